@@ -478,6 +478,14 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_every_variable() {
+        let readme = include_str!("../../README.md");
+        for (name, _, _) in VARIABLES {
+            assert!(readme.contains(&format!("| `{name}` |")), "README.md lacks {name}");
+        }
+    }
+
+    #[test]
     fn every_variable_read_is_documented() {
         let source = include_str!("config.rs");
         let documented: Vec<&str> = VARIABLES.iter().map(|(name, _, _)| *name).collect();
