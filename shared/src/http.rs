@@ -113,13 +113,20 @@ pub async fn live() -> &'static str {
     "live"
 }
 
-/// The answer of `GET /health/ready` for a dependency check's outcome.
+/// The answer of `GET /health/ready` for a dependency check's outcome:
+/// `{"status": "ready"}` with 200, or 503 with `draining` or the failed dependency
+/// (`{"status": "unavailable", "reason": "store"}`). Callers tell a tier that is gone
+/// (no answer) from one whose store is down (this answer), because only the first is
+/// worth a failover: the gateway shares the stores.
 pub fn ready_response(lifecycle: &Lifecycle, check: Result<(), &'static str>) -> Response {
-    match (lifecycle.is_draining(), check) {
-        (true, _) => (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response(),
-        (false, Ok(())) => (StatusCode::OK, "ready").into_response(),
-        (false, Err(what)) => (StatusCode::SERVICE_UNAVAILABLE, what).into_response(),
-    }
+    let (status, body) = match (lifecycle.is_draining(), check) {
+        (true, _) => (StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"status": "draining"})),
+        (false, Ok(())) => (StatusCode::OK, serde_json::json!({"status": "ready"})),
+        (false, Err(reason)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"status": "unavailable", "reason": reason}))
+        }
+    };
+    (status, axum::Json(body)).into_response()
 }
 
 /// Serves `router` on `listener` until SIGTERM or Ctrl-C, then stops taking new
