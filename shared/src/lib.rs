@@ -11,4 +11,5 @@ pub mod secret;
 pub mod stats;
 pub mod telemetry;
 pub mod tokens;
+pub mod upstream;
 pub mod username;
