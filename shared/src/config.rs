@@ -12,6 +12,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
 use crate::secret::Secret;
 use crate::tokens::{Key, KeyRing};
+use crate::upstream::HealthPolicy;
 
 /// Each variable the tiers read, with its default and meaning, in one place.
 pub const VARIABLES: &[(&str, &str, &str)] = &[
@@ -113,6 +114,26 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "total time `web` gives one call to another tier",
     ),
     (
+        "MATCHLOG_HEALTH_INTERVAL_MS",
+        "1000",
+        "how often `web` probes each upstream's readiness",
+    ),
+    (
+        "MATCHLOG_HEALTH_TIMEOUT_MS",
+        "1000",
+        "how long a readiness probe may take",
+    ),
+    (
+        "MATCHLOG_HEALTH_LEAVE_AFTER",
+        "2",
+        "failed probes in a row that take an upstream out of use",
+    ),
+    (
+        "MATCHLOG_HEALTH_RETURN_AFTER",
+        "3",
+        "good probes in a row that bring it back",
+    ),
+    (
         "MATCHLOG_SECURE_COOKIES",
         "false",
         "mark cookies Secure (set when served over HTTPS)",
@@ -143,6 +164,7 @@ pub struct Config {
     pub db_pool_size: u32,
     pub db_acquire_timeout: Duration,
     pub upstream_timeout: Duration,
+    pub health: HealthPolicy,
     pub secure_cookies: bool,
 }
 
@@ -265,6 +287,12 @@ impl Config {
             upstream_timeout: Duration::from_millis(
                 env.number("MATCHLOG_UPSTREAM_TIMEOUT_MS", 5000)?.into(),
             ),
+            health: HealthPolicy {
+                probe_interval: env.millis("MATCHLOG_HEALTH_INTERVAL_MS", 1000)?,
+                probe_timeout: env.millis("MATCHLOG_HEALTH_TIMEOUT_MS", 1000)?,
+                leave_after: env.number("MATCHLOG_HEALTH_LEAVE_AFTER", 2)?.max(1),
+                return_after: env.number("MATCHLOG_HEALTH_RETURN_AFTER", 3)?.max(1),
+            },
             secure_cookies: env.flag("MATCHLOG_SECURE_COOKIES")?,
             data_dir,
         })
@@ -303,6 +331,12 @@ impl Env<'_> {
                 .parse()
                 .map_err(|_| invalid(name, format!("{value:?} is not a whole number"))),
         }
+    }
+
+    fn millis(&self, name: &'static str, default: u32) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_millis(
+            self.number(name, default)?.max(1).into(),
+        ))
     }
 
     fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
@@ -481,7 +515,10 @@ mod tests {
     fn the_readme_lists_every_variable() {
         let readme = include_str!("../../README.md");
         for (name, _, _) in VARIABLES {
-            assert!(readme.contains(&format!("| `{name}` |")), "README.md lacks {name}");
+            assert!(
+                readme.contains(&format!("| `{name}` |")),
+                "README.md lacks {name}"
+            );
         }
     }
 
