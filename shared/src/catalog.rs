@@ -338,14 +338,14 @@ impl Game {
             else {
                 continue;
             };
-            if let Some(&(min, max)) = range_by.ranges.get(chooser) {
-                if !(min..=max).contains(number) {
-                    let message = format!(
-                        "{} must be between {min} and {max} in {chooser}.",
-                        field.label
-                    );
-                    errors.insert(field.name.clone(), message);
-                }
+            if let Some(&(min, max)) = range_by.ranges.get(chooser)
+                && !(min..=max).contains(number)
+            {
+                let message = format!(
+                    "{} must be between {min} and {max} in {chooser}.",
+                    field.label
+                );
+                errors.insert(field.name.clone(), message);
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Calls from one tier to another: the credential, the request id, timeouts, and one
 //! error type that tells an unreachable tier from a refusal.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -10,9 +11,10 @@ use uuid::Uuid;
 
 use crate::api::{
     Account, ApiError, Credentials, ErrorBody, MatchList, MatchRecord, MatchUpdate, NewMatch,
-    REQUEST_ID_HEADER, SESSION_HEADER, SessionInfo,
+    NewSession, REQUEST_ID_HEADER, SESSION_HEADER, SessionInfo,
 };
 use crate::tokens::{KeyRing, mint_credential, unix_now};
+use crate::upstream::{Side, Upstreams};
 
 /// Why a call to another tier did not give the answer asked for.
 #[derive(Debug, thiserror::Error)]
@@ -46,92 +48,238 @@ pub struct CallContext<'a> {
     pub user: Option<Uuid>,
 }
 
-/// A client for one tier at one base URL.
+/// Where a [`TierClient`] sends its calls.
+#[derive(Clone, Debug)]
+enum Targets {
+    /// One base URL, no failover (tests, tools).
+    Fixed(String),
+    /// The primary or the gateway, as the health view and the routing rules pick.
+    Routed {
+        upstreams: Arc<Upstreams>,
+        side: Side,
+    },
+}
+
+/// Whether a call may be sent again on the other path after a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Retry {
+    /// Idempotent, or made idempotent by an id the caller chose: always.
+    Safe,
+    /// Only when the first attempt never reached the tier (connection refused).
+    IfNotSent,
+}
+
+/// Why one attempt failed to get an answer.
+enum Failure {
+    /// The tier never saw the request.
+    NotSent(String),
+    /// The request may have reached the tier.
+    MaybeSent(String),
+    /// The tier answered that it cannot serve now (its store is down). The other path
+    /// shares that store, so neither a retry nor a switch would help.
+    Declined(String),
+}
+
+/// A client for one side of the system, with the credential and the request id on
+/// every call.
 #[derive(Clone, Debug)]
 pub struct TierClient {
     tier: &'static str,
-    base_url: String,
+    targets: Targets,
     http: reqwest::Client,
     keys: KeyRing,
 }
 
 impl TierClient {
+    /// A client for one base URL, without failover.
     pub fn new(tier: &'static str, base_url: &str, keys: KeyRing, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(timeout.min(Duration::from_secs(2)))
-            .timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(50))
-            .build()
-            .expect("the HTTP client builds with static settings");
+        let targets = Targets::Fixed(base_url.trim_end_matches('/').to_string());
         Self {
             tier,
-            base_url: base_url.trim_end_matches('/').to_string(),
-            http,
+            targets,
+            http: http_client(timeout),
             keys,
         }
     }
 
-    pub fn base_url(&self) -> &str {
-        &self.base_url
+    /// A client that follows the health view: the primary for `side` while the rules
+    /// allow, else the gateway, retrying a safe call on the other path at once.
+    pub fn routed(upstreams: Arc<Upstreams>, side: Side, keys: KeyRing, timeout: Duration) -> Self {
+        let tier = match side {
+            Side::Accounts => "app",
+            Side::Results => "crud",
+        };
+        Self {
+            tier,
+            targets: Targets::Routed { upstreams, side },
+            http: http_client(timeout),
+            keys,
+        }
     }
 
-    fn request(
-        &self,
-        method: Method,
-        path: &str,
-        context: CallContext<'_>,
-    ) -> reqwest::RequestBuilder {
-        let credential = mint_credential(&self.keys, context.user, unix_now());
-        self.http
-            .request(method, format!("{}{path}", self.base_url))
+    fn request(&self, base_url: &str, call: &Call<'_>) -> reqwest::RequestBuilder {
+        let credential = mint_credential(&self.keys, call.context.user, unix_now());
+        let mut request = self
+            .http
+            .request(call.method.clone(), format!("{base_url}{}", call.path))
             .bearer_auth(credential)
-            .header(REQUEST_ID_HEADER, context.request_id)
+            .header(REQUEST_ID_HEADER, call.context.request_id)
+            .query(call.query);
+        if let Some(token) = call.session {
+            request = request.header(SESSION_HEADER, token);
+        }
+        if let Some(body) = &call.body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        request
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, CallError> {
+    async fn send(&self, call: Call<'_>) -> Result<reqwest::Response, CallError> {
         let unavailable = |detail: String| CallError::Unavailable {
             tier: self.tier,
             detail,
         };
-        let response = request
-            .send()
-            .await
-            .map_err(|err| unavailable(describe(&err)))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-        let error = match response.json::<ErrorBody>().await {
-            Ok(body) => body.error,
-            Err(_) if is_unavailable_status(status) => {
-                return Err(unavailable(format!("status {status}")));
+        match &self.targets {
+            Targets::Fixed(base_url) => match self.attempt(base_url, &call).await {
+                Ok(outcome) => outcome,
+                Err(
+                    Failure::NotSent(detail)
+                    | Failure::MaybeSent(detail)
+                    | Failure::Declined(detail),
+                ) => Err(unavailable(detail)),
+            },
+            Targets::Routed { upstreams, side } => {
+                let [first, second] = upstreams.route(*side);
+                first.count_call();
+                let detail = match self.attempt(&first.base_url, &call).await {
+                    Ok(outcome) => return outcome,
+                    Err(Failure::Declined(detail)) => return Err(unavailable(detail)),
+                    Err(Failure::MaybeSent(detail)) if call.retry == Retry::IfNotSent => {
+                        first.mark_down(&detail);
+                        return Err(unavailable(detail));
+                    }
+                    Err(Failure::NotSent(detail) | Failure::MaybeSent(detail)) => detail,
+                };
+                first.mark_down(&detail);
+                tracing::warn!(from = first.name, to = second.name, reason = %detail, "retrying a call on the other path");
+                second.count_call();
+                match self.attempt(&second.base_url, &call).await {
+                    Ok(outcome) => outcome,
+                    Err(Failure::NotSent(detail) | Failure::MaybeSent(detail)) => {
+                        second.mark_down(&detail);
+                        Err(unavailable(detail))
+                    }
+                    Err(Failure::Declined(detail)) => Err(unavailable(detail)),
+                }
             }
-            Err(_) => ApiError::new("unexpected", "The other tier gave an unexpected answer."),
-        };
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            return Err(unavailable(error.message));
         }
-        Err(CallError::Refused {
-            tier: self.tier,
-            status,
-            error,
-        })
     }
 
-    async fn json<T: DeserializeOwned>(
+    /// One attempt at one base URL: `Ok` with the answer (a success or a refusal in our
+    /// error shape), or why no usable answer came.
+    async fn attempt(
         &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<T, CallError> {
-        let response = self.send(request).await?;
+        base_url: &str,
+        call: &Call<'_>,
+    ) -> Result<Result<reqwest::Response, CallError>, Failure> {
+        let response = match self.request(base_url, call).send().await {
+            Ok(response) => response,
+            Err(err) if err.is_connect() => return Err(Failure::NotSent(describe(&err))),
+            Err(err) => return Err(Failure::MaybeSent(describe(&err))),
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Ok(Ok(response));
+        }
+        match response.json::<ErrorBody>().await {
+            Ok(body) if status == StatusCode::SERVICE_UNAVAILABLE => {
+                Err(Failure::Declined(body.error.message))
+            }
+            Ok(body) => Ok(Err(CallError::Refused {
+                tier: self.tier,
+                status,
+                error: body.error,
+            })),
+            // A balancer's own answer: no tier of ours behind it is serving.
+            Err(_) if is_unavailable_status(status) => {
+                Err(Failure::MaybeSent(format!("status {status}")))
+            }
+            Err(_) => Ok(Err(CallError::Refused {
+                tier: self.tier,
+                status,
+                error: ApiError::new("unexpected", "The other tier gave an unexpected answer."),
+            })),
+        }
+    }
+
+    async fn json<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, CallError> {
+        let response = self.send(call).await?;
         response.json().await.map_err(|err| CallError::Unavailable {
             tier: self.tier,
             detail: describe(&err),
         })
     }
 
-    async fn empty(&self, request: reqwest::RequestBuilder) -> Result<(), CallError> {
-        self.send(request).await.map(drop)
+    async fn empty(&self, call: Call<'_>) -> Result<(), CallError> {
+        self.send(call).await.map(drop)
     }
+}
+
+/// Everything needed to send a call again on another path.
+struct Call<'a> {
+    method: Method,
+    path: String,
+    context: CallContext<'a>,
+    query: &'a [(String, String)],
+    session: Option<&'a str>,
+    body: Option<Vec<u8>>,
+    retry: Retry,
+}
+
+impl<'a> Call<'a> {
+    fn new(method: Method, path: String, context: CallContext<'a>) -> Self {
+        Self {
+            method,
+            path,
+            context,
+            query: &[],
+            session: None,
+            body: None,
+            retry: Retry::Safe,
+        }
+    }
+
+    fn json(mut self, body: &impl Serialize) -> Self {
+        self.body = Some(serde_json::to_vec(body).expect("API bodies serialise"));
+        self
+    }
+
+    fn session(mut self, token: &'a str) -> Self {
+        self.session = Some(token);
+        self
+    }
+
+    fn query(mut self, query: &'a [(String, String)]) -> Self {
+        self.query = query;
+        self
+    }
+
+    fn retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
+fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(timeout.min(Duration::from_secs(2)))
+        .timeout(timeout)
+        // Shorter than the servers' keep-alive, so we never reuse a connection they are closing.
+        .pool_idle_timeout(Duration::from_secs(50))
+        .build()
+        .expect("the HTTP client builds with static settings")
 }
 
 fn is_unavailable_status(status: StatusCode) -> bool {
@@ -158,31 +306,24 @@ fn describe(err: &reqwest::Error) -> String {
 pub struct AppClient(pub TierClient);
 
 impl AppClient {
+    /// Sent again on the other path only if it never arrived: a sign-up that reached a
+    /// dying `app` may have created the account, and a second try would call the name taken.
     pub async fn sign_up(
         &self,
         context: CallContext<'_>,
         credentials: &Credentials,
     ) -> Result<Account, CallError> {
-        self.0
-            .json(
-                self.0
-                    .request(Method::POST, "/v1/accounts", context)
-                    .json(credentials),
-            )
-            .await
+        let call = Call::new(Method::POST, "/v1/accounts".into(), context).json(credentials);
+        self.0.json(call.retry(Retry::IfNotSent)).await
     }
 
     pub async fn sign_in(
         &self,
         context: CallContext<'_>,
         credentials: &Credentials,
-    ) -> Result<crate::api::NewSession, CallError> {
+    ) -> Result<NewSession, CallError> {
         self.0
-            .json(
-                self.0
-                    .request(Method::POST, "/v1/sessions", context)
-                    .json(credentials),
-            )
+            .json(Call::new(Method::POST, "/v1/sessions".into(), context).json(credentials))
             .await
     }
 
@@ -193,21 +334,13 @@ impl AppClient {
         token: &str,
     ) -> Result<SessionInfo, CallError> {
         self.0
-            .json(
-                self.0
-                    .request(Method::GET, "/v1/sessions/current", context)
-                    .header(SESSION_HEADER, token),
-            )
+            .json(Call::new(Method::GET, "/v1/sessions/current".into(), context).session(token))
             .await
     }
 
     pub async fn sign_out(&self, context: CallContext<'_>, token: &str) -> Result<(), CallError> {
         self.0
-            .empty(
-                self.0
-                    .request(Method::DELETE, "/v1/sessions/current", context)
-                    .header(SESSION_HEADER, token),
-            )
+            .empty(Call::new(Method::DELETE, "/v1/sessions/current".into(), context).session(token))
             .await
     }
 }
@@ -224,21 +357,20 @@ impl CrudClient {
         game: &str,
         query: &[(String, String)],
     ) -> Result<MatchList, CallError> {
-        let path = format!("/v1/games/{}/matches", encode_segment(game));
         self.0
-            .json(self.0.request(Method::GET, &path, context).query(query))
+            .json(Call::new(Method::GET, matches_path(game), context).query(query))
             .await
     }
 
+    /// Safe to send twice: the store creates the match only if its id is new.
     pub async fn create(
         &self,
         context: CallContext<'_>,
         game: &str,
         new: &NewMatch,
     ) -> Result<MatchRecord, CallError> {
-        let path = format!("/v1/games/{}/matches", encode_segment(game));
         self.0
-            .json(self.0.request(Method::POST, &path, context).json(new))
+            .json(Call::new(Method::POST, matches_path(game), context).json(new))
             .await
     }
 
@@ -248,9 +380,8 @@ impl CrudClient {
         game: &str,
         id: Uuid,
     ) -> Result<MatchRecord, CallError> {
-        let path = format!("/v1/games/{}/matches/{id}", encode_segment(game));
         self.0
-            .json(self.0.request(Method::GET, &path, context))
+            .json(Call::new(Method::GET, match_path(game, id), context))
             .await
     }
 
@@ -261,9 +392,8 @@ impl CrudClient {
         id: Uuid,
         update: &MatchUpdate,
     ) -> Result<MatchRecord, CallError> {
-        let path = format!("/v1/games/{}/matches/{id}", encode_segment(game));
         self.0
-            .json(self.0.request(Method::PUT, &path, context).json(update))
+            .json(Call::new(Method::PUT, match_path(game, id), context).json(update))
             .await
     }
 
@@ -273,18 +403,25 @@ impl CrudClient {
         game: &str,
         id: Uuid,
     ) -> Result<(), CallError> {
-        let path = format!("/v1/games/{}/matches/{id}", encode_segment(game));
         self.0
-            .empty(self.0.request(Method::DELETE, &path, context))
+            .empty(Call::new(Method::DELETE, match_path(game, id), context))
             .await
     }
 
     /// Removes every match of the calling user in every game (account deletion).
     pub async fn delete_all(&self, context: CallContext<'_>) -> Result<(), CallError> {
         self.0
-            .empty(self.0.request(Method::DELETE, "/v1/matches", context))
+            .empty(Call::new(Method::DELETE, "/v1/matches".into(), context))
             .await
     }
+}
+
+fn matches_path(game: &str) -> String {
+    format!("/v1/games/{}/matches", encode_segment(game))
+}
+
+fn match_path(game: &str, id: Uuid) -> String {
+    format!("/v1/games/{}/matches/{id}", encode_segment(game))
 }
 
 /// Game slugs are catalog data, but a path segment is encoded all the same.
@@ -296,9 +433,4 @@ fn encode_segment(segment: &str) -> String {
             other => format!("%{other:02X}"),
         })
         .collect()
-}
-
-/// Serialises any body the same way for tests and callers that build requests by hand.
-pub fn to_json<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("API bodies serialise")
 }

@@ -120,11 +120,15 @@ pub async fn live() -> &'static str {
 /// worth a failover: the gateway shares the stores.
 pub fn ready_response(lifecycle: &Lifecycle, check: Result<(), &'static str>) -> Response {
     let (status, body) = match (lifecycle.is_draining(), check) {
-        (true, _) => (StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"status": "draining"})),
+        (true, _) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"status": "draining"}),
+        ),
         (false, Ok(())) => (StatusCode::OK, serde_json::json!({"status": "ready"})),
-        (false, Err(reason)) => {
-            (StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"status": "unavailable", "reason": reason}))
-        }
+        (false, Err(reason)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"status": "unavailable", "reason": reason}),
+        ),
     };
     (status, axum::Json(body)).into_response()
 }

@@ -81,7 +81,11 @@ impl Endpoint {
             name,
             base_url: base_url.trim_end_matches('/').to_string(),
             // Optimistic at start: the first probe or call corrects it within a second.
-            state: Mutex::new(Health { up: true, failures: 0, successes: 0 }),
+            state: Mutex::new(Health {
+                up: true,
+                failures: 0,
+                successes: 0,
+            }),
             switches: AtomicU64::new(0),
             calls: AtomicU64::new(0),
         }
@@ -92,7 +96,9 @@ impl Endpoint {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Health> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A call could not reach this upstream: out of use at once.
@@ -171,7 +177,12 @@ pub struct Upstreams {
 }
 
 impl Upstreams {
-    pub fn new(app_url: Option<&str>, crud_url: &str, gateway_url: &str, policy: HealthPolicy) -> Self {
+    pub fn new(
+        app_url: Option<&str>,
+        crud_url: &str,
+        gateway_url: &str,
+        policy: HealthPolicy,
+    ) -> Self {
         Self {
             app: app_url.map(|url| Endpoint::new("app", url)),
             crud: Endpoint::new("crud", crud_url),
@@ -250,7 +261,12 @@ mod tests {
     use super::*;
 
     fn upstreams() -> Upstreams {
-        Upstreams::new(Some("http://a"), "http://c", "http://g", HealthPolicy::default())
+        Upstreams::new(
+            Some("http://a"),
+            "http://c",
+            "http://g",
+            HealthPolicy::default(),
+        )
     }
 
     fn names(route: [&Endpoint; 2]) -> [&'static str; 2] {
@@ -296,7 +312,11 @@ mod tests {
 
     #[test]
     fn probes_need_k_failures_to_leave_and_m_successes_to_return() {
-        let policy = HealthPolicy { leave_after: 2, return_after: 3, ..HealthPolicy::default() };
+        let policy = HealthPolicy {
+            leave_after: 2,
+            return_after: 3,
+            ..HealthPolicy::default()
+        };
         let endpoint = Endpoint::new("app", "http://a");
         endpoint.record_probe(Probe::Gone, &policy);
         assert!(endpoint.is_up(), "one failed probe is not enough");
@@ -313,13 +333,25 @@ mod tests {
 
     #[test]
     fn a_flapping_upstream_does_not_oscillate() {
-        let policy = HealthPolicy { leave_after: 2, return_after: 3, ..HealthPolicy::default() };
+        let policy = HealthPolicy {
+            leave_after: 2,
+            return_after: 3,
+            ..HealthPolicy::default()
+        };
         let endpoint = Endpoint::new("app", "http://a");
         for i in 0..20 {
-            let probe = if i % 2 == 0 { Probe::Gone } else { Probe::Alive };
+            let probe = if i % 2 == 0 {
+                Probe::Gone
+            } else {
+                Probe::Alive
+            };
             endpoint.record_probe(probe, &policy);
         }
         assert!(endpoint.is_up());
-        assert_eq!(endpoint.status().switches, 0, "every other probe failing moves nothing");
+        assert_eq!(
+            endpoint.status().switches,
+            0,
+            "every other probe failing moves nothing"
+        );
     }
 }
