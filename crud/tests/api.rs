@@ -410,21 +410,21 @@ async fn a_retried_create_is_stored_once_and_answers_the_stored_match() {
 async fn the_list_sorts_filters_pages_and_counts() {
     let app = app().await;
     let user = Uuid::new_v4();
-    let a = app
-        .create_ok(user, "apex", apex("2026-11-03", "win", "Wraith", 7))
-        .await;
-    let b = app
-        .create_ok(user, "apex", apex("2026-11-05", "loss", "Loba", 2))
-        .await;
-    let c = app
-        .create_ok(user, "apex", apex("2026-10-20", "win", "Loba", 11))
-        .await;
-    let d = app
-        .create_ok(user, "apex", apex("2026-11-04", "loss", "Wraith", 0))
-        .await;
-    let e = app
-        .create_ok(user, "apex", apex("2026-09-01", "loss", "Wraith", 4))
-        .await;
+    let mut created = Vec::new();
+    for fields in [
+        apex("2026-11-03", "win", "Wraith", 7),
+        apex("2026-11-05", "loss", "Loba", 2),
+        apex("2026-10-20", "win", "Loba", 11),
+        apex("2026-11-04", "loss", "Wraith", 0),
+        apex("2026-09-01", "loss", "Wraith", 4),
+    ] {
+        created.push(app.create_ok(user, "apex", fields).await);
+        // Creation times are in milliseconds; keep them distinct for `sort=created`.
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    let [a, b, c, d, e] = created[..] else {
+        unreachable!("five matches")
+    };
 
     let all = app.list(user, "apex", "").await;
     assert_eq!(all.status, StatusCode::OK, "{}", all.text);
