@@ -8,7 +8,8 @@ const MAX_MONTHS: usize = 24;
 const BAR_SLOT: u32 = 40;
 const BAR_WIDTH: u32 = 28;
 const PLOT_HEIGHT: u32 = 120;
-const TOP: u32 = 10;
+/// Room above the tallest bar for its count.
+const TOP: u32 = 16;
 const LABEL_SPACE: u32 = 24;
 const LEFT: u32 = 8;
 
@@ -30,6 +31,7 @@ pub struct Bar {
     pub matches_height: u32,
     pub wins_y: u32,
     pub wins_height: u32,
+    pub matches: u64,
     pub label: String,
     pub title: String,
 }
@@ -54,6 +56,7 @@ pub fn layout(months: &[MonthCount]) -> Option<Chart> {
                 matches_height,
                 wins_y: baseline - wins_height,
                 wins_height,
+                matches: month.matches,
                 label: short_month(&month.month),
                 title: format!(
                     "{}: {} matches, {} wins",

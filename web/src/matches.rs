@@ -155,7 +155,7 @@ pub async fn confirm_delete(
     let view = DeleteView {
         chrome: Chrome::signed_in(
             &user,
-            format!("Delete a {} match", game.label),
+            format!("Delete {} match", game.label),
             Some(&game.slug),
         ),
         label: game.label.clone(),
@@ -258,12 +258,12 @@ fn form_page(
 ) -> Result<Response, WebError> {
     let (heading, action, submit) = match mode {
         Mode::New => (
-            format!("Record a {} match", game.label),
+            format!("New {} match", game.label),
             format!("/games/{}", game.slug),
             "Save match",
         ),
         Mode::Edit(id) => (
-            format!("Edit a {} match", game.label),
+            format!("Edit {} match", game.label),
             format!("/games/{}/{id}", game.slug),
             "Save changes",
         ),

@@ -18,8 +18,10 @@ use crate::views::{
     Listing, ResultsView, Row, TotalView, html,
 };
 
+/// Query keys that each link sets afresh rather than carrying over.
+const LINK_KEYS: [&str; 4] = ["page", "sort", "dir", "notice"];
 /// Query keys that shape the view rather than choose which matches are shown.
-const VIEW_KEYS: [&str; 4] = ["page", "sort", "dir", "notice"];
+const VIEW_KEYS: [&str; 5] = ["page", "sort", "dir", "notice", "per_page"];
 
 /// The fixed message for a known `notice` value; anything else shows nothing.
 pub fn notice(value: Option<&str>) -> Option<&'static str> {
@@ -111,6 +113,7 @@ fn results_view(user: &SignedIn, game: &Game, query: &QueryPairs) -> ResultsView
         to: value("to"),
         sort: value("sort"),
         dir: value("dir"),
+        per_page: value("per_page"),
         filtered,
         listing: None,
     }
@@ -142,7 +145,7 @@ fn listing(game: &Game, list: &MatchList, query: &QueryPairs) -> Listing {
     let kept: Vec<(&str, &str)> = query
         .0
         .iter()
-        .filter(|(key, value)| !VIEW_KEYS.contains(&key.as_str()) && !value.is_empty())
+        .filter(|(key, value)| !LINK_KEYS.contains(&key.as_str()) && !value.is_empty())
         .map(|(key, value)| (key.as_str(), value.as_str()))
         .collect();
     let base = format!("/games/{}", game.slug);

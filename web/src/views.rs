@@ -191,6 +191,7 @@ pub struct ResultsView {
     pub to: String,
     pub sort: String,
     pub dir: String,
+    pub per_page: String,
     pub filtered: bool,
     pub listing: Option<Listing>,
 }
