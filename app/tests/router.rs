@@ -489,6 +489,35 @@ async fn racing_sign_ups_for_one_name_have_one_winner() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_sign_ups_and_sign_ins_all_succeed_on_sqlite() {
+    let app = TestApp::new().await;
+    let users: Vec<_> = (0..20)
+        .map(|i| {
+            let router = app.router.clone();
+            let credential = app.credential();
+            tokio::spawn(async move {
+                let name = format!("player{i}");
+                let post = |path: &str| {
+                    Request::post(path)
+                        .header(header::AUTHORIZATION, &credential)
+                        .header(header::CONTENT_TYPE, "application/json")
+                        .body(Body::from(credentials(&name, "password123").to_string()))
+                        .unwrap()
+                };
+                let signed_up = send(router.clone(), post("/v1/accounts")).await;
+                let signed_in = send(router, post("/v1/sessions")).await;
+                (signed_up.status, signed_in.status, signed_in.text)
+            })
+        })
+        .collect();
+    for user in users {
+        let (signed_up, signed_in, text) = user.await.unwrap();
+        assert_eq!(signed_up, StatusCode::CREATED);
+        assert_eq!(signed_in, StatusCode::CREATED, "{text}");
+    }
+}
+
 // ---- bad input -----------------------------------------------------------------------
 
 #[tokio::test]
