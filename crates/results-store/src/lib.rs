@@ -12,8 +12,10 @@ use shared::catalog::{Catalog, Game};
 use shared::config::{Config, ResultsDb};
 use uuid::Uuid;
 
+pub mod dynamo;
 mod sqlite;
 
+pub use dynamo::DynamoStore;
 pub use sqlite::SqliteStore;
 
 /// One stored match.
@@ -127,9 +129,10 @@ pub async fn connect_with_catalog(
             let store = SqliteStore::open(url, config, catalog).await?;
             Ok(Arc::new(store))
         }
-        ResultsDb::DynamoDb => Err(StoreError::Internal(
-            "the DynamoDB backend is not built yet".into(),
-        )),
+        ResultsDb::DynamoDb => {
+            let store = DynamoStore::from_env(&config.table_prefix, catalog).await?;
+            Ok(Arc::new(store))
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use results_store::{Inserted, ResultStore, StoredMatch};
+use results_store::{DynamoStore, Inserted, ResultStore, StoredMatch};
 use serde_json::{Map, Value as Json, json};
 use shared::catalog::{Catalog, Game};
 use shared::config::Config;
@@ -53,6 +53,59 @@ async fn sqlite() -> Option<Backend> {
         store,
         cleanup: Some(dir),
     })
+}
+
+/// A fresh set of tables (a unique prefix) on the DynamoDB API server the test run started.
+async fn dynamodb() -> Option<Backend> {
+    let endpoint = dynamodb_endpoint().await?;
+    let prefix = format!("test-{}-", Uuid::new_v4().simple());
+    let store = DynamoStore::for_local_endpoint(&endpoint, &prefix, Catalog::builtin())
+        .expect("the catalog suits the DynamoDB store")
+        // Small pages, so every listing here spans several and must follow LastEvaluatedKey.
+        .with_page_limit(4);
+    let created = store.create_tables().await.expect("create the test tables");
+    assert_eq!(created.len(), Catalog::builtin().games().len());
+    Some(Backend {
+        store: Arc::new(store),
+        cleanup: None,
+    })
+}
+
+/// The server in `MATCHLOG_TEST_DYNAMODB_URL`. Missing or silent, the test fails and says
+/// what to start, unless `MATCHLOG_TEST_LOCAL_ONLY=1` asks to skip it on purpose.
+async fn dynamodb_endpoint() -> Option<String> {
+    let local_only = std::env::var("MATCHLOG_TEST_LOCAL_ONLY").is_ok_and(|v| v == "1");
+    let url = std::env::var("MATCHLOG_TEST_DYNAMODB_URL").ok();
+    match url {
+        Some(url) if answers(&url).await => Some(url),
+        _ if local_only => {
+            eprintln!("DynamoDB suite skipped: MATCHLOG_TEST_LOCAL_ONLY=1");
+            None
+        }
+        Some(url) => panic!(
+            "MATCHLOG_TEST_DYNAMODB_URL={url} does not answer. Start a DynamoDB API server \
+             (.venv/bin/moto_server -H 127.0.0.1 -p PORT), or run ./scripts/test, or set \
+             MATCHLOG_TEST_LOCAL_ONLY=1 to skip the DynamoDB suite."
+        ),
+        None => panic!(
+            "MATCHLOG_TEST_DYNAMODB_URL is not set. Start a DynamoDB API server \
+             (.venv/bin/moto_server -H 127.0.0.1 -p PORT) and set it to http://127.0.0.1:PORT, \
+             or run ./scripts/test, or set MATCHLOG_TEST_LOCAL_ONLY=1 to skip the DynamoDB suite."
+        ),
+    }
+}
+
+async fn answers(url: &str) -> bool {
+    let host = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let connect = tokio::net::TcpStream::connect(host.to_string());
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(2), connect).await,
+        Ok(Ok(_))
+    )
 }
 
 fn game(slug: &str) -> &'static Game {
@@ -415,4 +468,8 @@ macro_rules! run_suite {
 
 mod on_sqlite {
     run_suite!(crate::sqlite);
+}
+
+mod on_dynamodb {
+    run_suite!(crate::dynamodb);
 }
