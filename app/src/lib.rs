@@ -51,11 +51,17 @@ pub async fn build(config: &Config) -> anyhow::Result<Router> {
 }
 
 async fn build_with(config: &Config, lifecycle: Lifecycle) -> anyhow::Result<Router> {
+    Ok(router(state(config, lifecycle).await?))
+}
+
+/// Opens the credentials store named by `config` and prepares the handlers' state; the
+/// gateway builds its account routes from this too.
+pub async fn state(config: &Config, lifecycle: Lifecycle) -> anyhow::Result<AppState> {
     let store = accounts_store::connect(config)
         .await
         .context("open the credentials store")?;
     let keys = InternalKeys(config.internal_keys.clone());
-    let state = AppState::new(
+    AppState::new(
         store,
         keys,
         config.bcrypt_cost,
@@ -63,8 +69,7 @@ async fn build_with(config: &Config, lifecycle: Lifecycle) -> anyhow::Result<Rou
         lifecycle,
     )
     .await
-    .context("prepare password hashing")?;
-    Ok(router(state))
+    .context("prepare password hashing")
 }
 
 /// Listens on `config.app_addr` and serves until SIGTERM or Ctrl-C.
