@@ -2,6 +2,7 @@
 //! with `oneshot`, its upstreams either small fakes on 127.0.0.1 or closed ports.
 
 mod fakes;
+mod stack;
 
 use axum::Router;
 use axum::body::Body;
@@ -65,7 +66,11 @@ impl Page {
 }
 
 fn config(app_url: &str, crud_url: &str, secure: bool) -> Config {
-    let pairs = [
+    config_with(app_url, crud_url, secure, &[])
+}
+
+fn config_with(app_url: &str, crud_url: &str, secure: bool, extra: &[(&str, String)]) -> Config {
+    let mut pairs = vec![
         ("MATCHLOG_SESSION_KEY", KEY.to_string()),
         ("MATCHLOG_INTERNAL_KEY", INTERNAL_KEY.to_string()),
         ("MATCHLOG_APP_URL", app_url.to_string()),
@@ -73,6 +78,7 @@ fn config(app_url: &str, crud_url: &str, secure: bool) -> Config {
         ("MATCHLOG_UPSTREAM_TIMEOUT_MS", "2000".to_string()),
         ("MATCHLOG_SECURE_COOKIES", secure.to_string()),
     ];
+    pairs.extend(extra.iter().cloned());
     Config::from_lookup(|name| {
         pairs
             .iter()
