@@ -82,17 +82,23 @@ pub async fn build(config: &Config) -> anyhow::Result<Router> {
 }
 
 async fn build_parts(config: &Config) -> anyhow::Result<(Router, Lifecycle)> {
+    let lifecycle = Lifecycle::default();
+    let state = state(config, lifecycle.clone()).await?;
+    Ok((router(state), lifecycle))
+}
+
+/// The tier's state for `config`: opens the results store it selects, for the shipped
+/// catalog. The failover gateway builds its result routes from this too.
+pub async fn state(config: &Config, lifecycle: Lifecycle) -> anyhow::Result<CrudState> {
     let store = results_store::connect(config)
         .await
         .context("open the results store")?;
-    let state = CrudState {
+    Ok(CrudState {
         store,
         keys: InternalKeys(config.internal_keys.clone()),
         catalog: Catalog::builtin(),
-        lifecycle: Lifecycle::default(),
-    };
-    let lifecycle = state.lifecycle.clone();
-    Ok((router(state), lifecycle))
+        lifecycle,
+    })
 }
 
 /// Serves the tier on `config.crud_addr` until SIGTERM or Ctrl-C.
