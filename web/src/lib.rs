@@ -16,6 +16,7 @@ mod urls;
 mod views;
 
 use axum::Router;
+use axum::response::Redirect;
 use axum::routing::{get, post};
 use shared::catalog::Catalog;
 use shared::client::{AppClient, CrudClient, TierClient};
@@ -65,7 +66,11 @@ impl WebState {
 pub fn routes(state: WebState) -> Router {
     let pages = Router::new()
         .route("/", get(account::show_sign_in))
-        .route("/signin", post(account::sign_in))
+        // A reload or a bookmark of the sign-in action lands on the form.
+        .route(
+            "/signin",
+            get(|| async { Redirect::to("/") }).post(account::sign_in),
+        )
         .route("/signup", get(account::show_sign_up).post(account::sign_up))
         .route("/signout", post(account::sign_out))
         .route("/games", get(results::list_games))
@@ -74,7 +79,10 @@ pub fn routes(state: WebState) -> Router {
             get(results::show_results).post(matches::create_match),
         )
         .route("/games/{game}/new", get(matches::new_match))
-        .route("/games/{game}/{id}", post(matches::update_match))
+        .route(
+            "/games/{game}/{id}",
+            get(matches::show_match).post(matches::update_match),
+        )
         .route("/games/{game}/{id}/edit", get(matches::edit_match))
         .route(
             "/games/{game}/{id}/delete",

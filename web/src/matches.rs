@@ -103,6 +103,19 @@ pub async fn edit_match(
     )
 }
 
+/// `GET /games/{game}/{id}`: a match has no page of its own; its edit form shows it.
+pub async fn show_match(
+    State(state): State<WebState>,
+    PagePath((slug, id)): PagePath<(String, String)>,
+) -> Result<Response, WebError> {
+    let game = find_game(&state, &slug)?;
+    let id = parse_id(&id)?;
+    Ok(see_other(
+        &format!("/games/{}/{id}/edit", game.slug),
+        Vec::new(),
+    ))
+}
+
 /// `POST /games/{game}/{id}`.
 pub async fn update_match(
     State(state): State<WebState>,

@@ -209,6 +209,7 @@ impl WebState {
     }
 
     fn signed_in(&self, cookie: SessionCookie, info: SessionInfo) -> SignedIn {
+        tracing::Span::current().record("user.id", tracing::field::display(info.user_id));
         SignedIn {
             csrf: tokens::csrf_for_session(&self.session_keys, &cookie.token),
             token: cookie.token,

@@ -904,3 +904,30 @@ async fn signing_out_ends_the_session_in_app_and_clears_the_cookie() {
         "a copied cookie is dead"
     );
 }
+
+#[tokio::test]
+async fn stray_gets_land_on_a_page_and_pages_are_not_cached() {
+    let web = offline().await;
+    let signin = web.get("/signin", "").await;
+    assert_eq!(signin.status, StatusCode::SEE_OTHER);
+    assert_eq!(signin.location(), "/");
+    let id = Uuid::now_v7();
+    let one = web.get(&format!("/games/apex/{id}"), "").await;
+    assert_eq!(one.location(), format!("/games/apex/{id}/edit"));
+    let unknown = web.get(&format!("/games/%2F%2Fevil/{id}"), "").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+
+    let page = web.get("/", "").await;
+    assert_eq!(page.headers["cache-control"], "no-store");
+    let style = web.get("/static/style.css", "").await;
+    assert_eq!(style.headers["cache-control"], "public, max-age=3600");
+    let not_allowed = web
+        .send(Request::delete("/games").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(not_allowed.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(
+        not_allowed
+            .body
+            .contains("This page does not take that kind of request.")
+    );
+}
