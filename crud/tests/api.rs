@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use crud::CrudState;
-use results_store::{Inserted, ResultStore, StoreError, StoredMatch};
+use results_store::{DynamoStore, Inserted, ResultStore, StoreError, StoredMatch};
 use serde_json::{Map, Value as Json, json};
 use shared::auth::InternalKeys;
 use shared::catalog::{Catalog, Game};
@@ -18,6 +18,9 @@ use shared::http::Lifecycle;
 use shared::tokens::{KeyRing, mint_credential, unix_now};
 use tower::ServiceExt as _;
 use uuid::Uuid;
+
+#[path = "support/dynamodb.rs"]
+mod dynamodb;
 
 const KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
@@ -52,6 +55,17 @@ impl Answer {
 
 async fn app() -> TestApp {
     app_with(Catalog::builtin()).await
+}
+
+/// The tier on fresh DynamoDB tables (a unique prefix), or `None` when skipping on purpose.
+async fn dynamodb_app(catalog: &'static Catalog) -> Option<TestApp> {
+    let endpoint = dynamodb::endpoint()?;
+    let prefix = format!("api-{}-", Uuid::new_v4().simple());
+    let store = DynamoStore::for_local_endpoint(&endpoint, &prefix, catalog)
+        .unwrap()
+        .with_page_limit(3);
+    store.create_tables().await.expect("create the test tables");
+    Some(app_on_store(Arc::new(store), catalog))
 }
 
 async fn app_with(catalog: &'static Catalog) -> TestApp {
@@ -213,9 +227,7 @@ fn every_route(id: Uuid) -> Vec<(Method, String, Option<String>)> {
     ]
 }
 
-#[tokio::test]
-async fn every_route_refuses_a_missing_forged_or_expired_credential() {
-    let app = app().await;
+async fn every_route_refuses_a_missing_forged_or_expired_credential(app: TestApp) {
     let owner = Uuid::new_v4();
     let id = app
         .create_ok(owner, "apex", apex("2026-11-01", "win", "Wraith", 3))
@@ -262,9 +274,7 @@ async fn every_route_refuses_a_missing_forged_or_expired_credential() {
     assert_eq!(app.total(owner, "apex").await, 1, "nothing was created");
 }
 
-#[tokio::test]
-async fn another_user_cannot_list_the_first_users_matches() {
-    let app = app().await;
+async fn another_user_cannot_list_the_first_users_matches(app: TestApp) {
     let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
     app.create_ok(owner, "apex", apex("2026-11-01", "win", "Wraith", 3))
         .await;
@@ -275,9 +285,7 @@ async fn another_user_cannot_list_the_first_users_matches() {
     assert_eq!(answer.json["stats"]["matches"], 0);
 }
 
-#[tokio::test]
-async fn another_user_cannot_get_the_first_users_match() {
-    let app = app().await;
+async fn another_user_cannot_get_the_first_users_match(app: TestApp) {
     let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
     let id = app
         .create_ok(owner, "apex", apex("2026-11-01", "win", "Wraith", 3))
@@ -296,9 +304,7 @@ async fn another_user_cannot_get_the_first_users_match() {
     );
 }
 
-#[tokio::test]
-async fn another_user_cannot_update_the_first_users_match() {
-    let app = app().await;
+async fn another_user_cannot_update_the_first_users_match(app: TestApp) {
     let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
     let original = apex("2026-11-01", "win", "Wraith", 3);
     let id = app.create_ok(owner, "apex", original.clone()).await;
@@ -313,9 +319,7 @@ async fn another_user_cannot_update_the_first_users_match() {
     assert_eq!(kept.json["fields"], original);
 }
 
-#[tokio::test]
-async fn another_user_cannot_delete_the_first_users_match() {
-    let app = app().await;
+async fn another_user_cannot_delete_the_first_users_match(app: TestApp) {
     let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
     let id = app
         .create_ok(owner, "apex", apex("2026-11-01", "win", "Wraith", 3))
@@ -331,9 +335,7 @@ async fn another_user_cannot_delete_the_first_users_match() {
     assert_eq!(app.total(owner, "apex").await, 1);
 }
 
-#[tokio::test]
-async fn another_user_cannot_take_over_an_id() {
-    let app = app().await;
+async fn another_user_cannot_take_over_an_id(app: TestApp) {
     let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
     let original = apex("2026-11-01", "win", "Wraith", 3);
     let id = app.create_ok(owner, "apex", original.clone()).await;
@@ -356,9 +358,7 @@ async fn another_user_cannot_take_over_an_id() {
     assert_eq!(kept.json["fields"], original);
 }
 
-#[tokio::test]
-async fn a_created_match_reads_back_in_canonical_form() {
-    let app = app().await;
+async fn a_created_match_reads_back_in_canonical_form(app: TestApp) {
     let user = Uuid::new_v4();
     let id = Uuid::new_v4();
     let mut sent = apex("2026-11-01", "WIN", "wraith", 3);
@@ -387,9 +387,7 @@ async fn a_created_match_reads_back_in_canonical_form() {
     assert_eq!(read.json, created.json);
 }
 
-#[tokio::test]
-async fn a_retried_create_is_stored_once_and_answers_the_stored_match() {
-    let app = app().await;
+async fn a_retried_create_is_stored_once_and_answers_the_stored_match(app: TestApp) {
     let user = Uuid::new_v4();
     let id = Uuid::new_v4();
     let fields = apex("2026-11-01", "win", "Wraith", 3);
@@ -406,9 +404,7 @@ async fn a_retried_create_is_stored_once_and_answers_the_stored_match() {
     assert_eq!(app.total(user, "apex").await, 1);
 }
 
-#[tokio::test]
-async fn the_list_sorts_filters_pages_and_counts() {
-    let app = app().await;
+async fn the_list_sorts_filters_pages_and_counts(app: TestApp) {
     let user = Uuid::new_v4();
     let mut created = Vec::new();
     for fields in [
@@ -509,9 +505,7 @@ async fn bad_list_queries_get_a_plain_400() {
     }
 }
 
-#[tokio::test]
-async fn an_update_replaces_the_values_and_keeps_the_creation_time() {
-    let app = app().await;
+async fn an_update_replaces_the_values_and_keeps_the_creation_time(app: TestApp) {
     let user = Uuid::new_v4();
     let id = app
         .create_ok(user, "apex", apex("2026-11-01", "win", "Wraith", 3))
@@ -544,9 +538,7 @@ async fn an_update_replaces_the_values_and_keeps_the_creation_time() {
     );
 }
 
-#[tokio::test]
-async fn a_deleted_match_is_gone() {
-    let app = app().await;
+async fn a_deleted_match_is_gone(app: TestApp) {
     let user = Uuid::new_v4();
     let id = app
         .create_ok(user, "apex", apex("2026-11-01", "win", "Wraith", 3))
@@ -568,9 +560,7 @@ async fn a_deleted_match_is_gone() {
     assert_eq!(ids(&app.list(user, "apex", "").await), [kept]);
 }
 
-#[tokio::test]
-async fn deleting_everything_empties_every_game_of_that_user_only() {
-    let app = app().await;
+async fn deleting_everything_empties_every_game_of_that_user_only(app: TestApp) {
     let (user, other) = (Uuid::new_v4(), Uuid::new_v4());
     app.create_ok(user, "apex", apex("2026-11-01", "win", "Wraith", 3))
         .await;
@@ -583,9 +573,7 @@ async fn deleting_everything_empties_every_game_of_that_user_only() {
     assert_eq!(app.total(other, "hots").await, 1);
 }
 
-#[tokio::test]
-async fn invalid_values_are_refused_with_a_message_per_field_and_nothing_stored() {
-    let app = app().await;
+async fn invalid_values_are_refused_with_a_message_per_field_and_nothing_stored(app: TestApp) {
     let user = Uuid::new_v4();
     let future = (time::OffsetDateTime::now_utc().date() + time::Duration::days(5)).to_string();
     let long_name = "x".repeat(300);
@@ -714,9 +702,7 @@ fn wide_catalog() -> &'static Catalog {
     Box::leak(Box::new(Catalog::from_json(text).unwrap()))
 }
 
-#[tokio::test]
-async fn big_numbers_round_trip_exactly_and_sort_in_order() {
-    let app = app_with(wide_catalog()).await;
+async fn big_numbers_round_trip_exactly_and_sort_in_order(app: TestApp) {
     let user = Uuid::new_v4();
     let mut created = Vec::new();
     for score in ["9007199254740993", "9007199254740992", "9007199254740994"] {
@@ -997,9 +983,7 @@ async fn store_failures_answer_generic_errors() {
     assert_eq!(ready.json["status"], "unavailable");
 }
 
-#[tokio::test]
-async fn health_tells_live_from_ready_and_draining() {
-    let app = app().await;
+async fn health_tells_live_from_ready_and_draining(app: TestApp) {
     let live = app.send(Method::GET, "/health/live", None, None).await;
     assert_eq!(live.status, StatusCode::OK);
     let ready = app.send(Method::GET, "/health/ready", None, None).await;
@@ -1111,4 +1095,47 @@ impl ResultStore for BrokenStore {
     async fn ping(&self) -> Result<(), StoreError> {
         Err(StoreError::Unavailable("sqlite SECRET".into()))
     }
+}
+
+/// Runs each listed check on a fresh SQLite file and on fresh DynamoDB tables.
+macro_rules! on_every_backend {
+    ($($name:ident => $catalog:expr),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    crate::$name(crate::app_with($catalog).await).await;
+                }
+            )*
+        }
+
+        mod on_dynamodb {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(app) = crate::dynamodb_app($catalog).await {
+                        crate::$name(app).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend! {
+    every_route_refuses_a_missing_forged_or_expired_credential => shared::catalog::Catalog::builtin(),
+    another_user_cannot_list_the_first_users_matches => shared::catalog::Catalog::builtin(),
+    another_user_cannot_get_the_first_users_match => shared::catalog::Catalog::builtin(),
+    another_user_cannot_update_the_first_users_match => shared::catalog::Catalog::builtin(),
+    another_user_cannot_delete_the_first_users_match => shared::catalog::Catalog::builtin(),
+    another_user_cannot_take_over_an_id => shared::catalog::Catalog::builtin(),
+    a_created_match_reads_back_in_canonical_form => shared::catalog::Catalog::builtin(),
+    a_retried_create_is_stored_once_and_answers_the_stored_match => shared::catalog::Catalog::builtin(),
+    the_list_sorts_filters_pages_and_counts => shared::catalog::Catalog::builtin(),
+    an_update_replaces_the_values_and_keeps_the_creation_time => shared::catalog::Catalog::builtin(),
+    a_deleted_match_is_gone => shared::catalog::Catalog::builtin(),
+    deleting_everything_empties_every_game_of_that_user_only => shared::catalog::Catalog::builtin(),
+    invalid_values_are_refused_with_a_message_per_field_and_nothing_stored => shared::catalog::Catalog::builtin(),
+    health_tells_live_from_ready_and_draining => shared::catalog::Catalog::builtin(),
+    big_numbers_round_trip_exactly_and_sort_in_order => crate::wide_catalog(),
 }

@@ -13,6 +13,9 @@ use shared::client::{CallContext, CrudClient, TierClient};
 use shared::tokens::{Key, KeyRing};
 use uuid::Uuid;
 
+#[path = "support/dynamodb.rs"]
+mod dynamodb;
+
 /// 32 zero bytes, base64: both tiers of a test share it.
 const KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
@@ -214,7 +217,7 @@ fn run_create_tables(env: &[(&str, String)]) -> Output {
 
 #[tokio::test]
 async fn create_tables_then_the_crud_binary_on_dynamodb() {
-    let Some(endpoint) = dynamodb_endpoint() else {
+    let Some(endpoint) = dynamodb::endpoint() else {
         return;
     };
     let prefix = format!("bin-{}-", Uuid::new_v4().simple());
@@ -246,7 +249,7 @@ async fn create_tables_then_the_crud_binary_on_dynamodb() {
 
 #[tokio::test]
 async fn the_crud_binary_is_not_ready_while_its_tables_are_missing() {
-    let Some(endpoint) = dynamodb_endpoint() else {
+    let Some(endpoint) = dynamodb::endpoint() else {
         return;
     };
     let prefix = format!("missing-{}-", Uuid::new_v4().simple());
@@ -274,33 +277,4 @@ async fn the_crud_binary_is_not_ready_while_its_tables_are_missing() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.starts_with("HTTP/1.1 503"), "{status}");
-}
-
-/// As in the store's suite: fail and say what to start, unless skipping on purpose.
-fn dynamodb_endpoint() -> Option<String> {
-    let local_only = std::env::var("MATCHLOG_TEST_LOCAL_ONLY").is_ok_and(|v| v == "1");
-    let url = std::env::var("MATCHLOG_TEST_DYNAMODB_URL").ok();
-    let answers = |url: &str| {
-        let host = url
-            .trim_start_matches("http://")
-            .split('/')
-            .next()
-            .unwrap_or_default();
-        let addr = std::net::ToSocketAddrs::to_socket_addrs(host)
-            .ok()
-            .and_then(|mut a| a.next());
-        addr.is_some_and(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok())
-    };
-    match url {
-        Some(url) if answers(&url) => Some(url),
-        _ if local_only => {
-            eprintln!("DynamoDB test skipped: MATCHLOG_TEST_LOCAL_ONLY=1");
-            None
-        }
-        other => panic!(
-            "MATCHLOG_TEST_DYNAMODB_URL ({other:?}) is unset or does not answer. Start a \
-             DynamoDB API server (.venv/bin/moto_server -H 127.0.0.1 -p PORT) and set it to \
-             http://127.0.0.1:PORT, or run ./scripts/test, or set MATCHLOG_TEST_LOCAL_ONLY=1."
-        ),
-    }
 }
