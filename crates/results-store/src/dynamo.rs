@@ -911,3 +911,110 @@ where
         StoreError::Internal(detail)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_keys_read_backwards_are_newest_date_then_newest_creation() {
+        let (low, high) = (Uuid::from_u128(1), Uuid::from_u128(u128::MAX));
+        let mut keys = vec![
+            sort_key("2026-11-01", 9_000, low),
+            sort_key("2026-11-02", 5, low),
+            sort_key("2026-11-01", 10_000, low),
+            sort_key("2026-11-01", 10_000, high),
+            sort_key("", 1, low),
+        ];
+        keys.sort();
+        keys.reverse();
+        assert_eq!(
+            keys,
+            [
+                sort_key("2026-11-02", 5, low),
+                sort_key("2026-11-01", 10_000, high),
+                sort_key("2026-11-01", 10_000, low),
+                sort_key("2026-11-01", 9_000, low),
+                sort_key("", 1, low),
+            ]
+        );
+    }
+
+    #[test]
+    fn numbers_cross_as_exact_decimal_text() {
+        for text in [
+            "9007199254740993",
+            "-9223372036854775808",
+            "18446744073709551615",
+        ] {
+            let json: Json = serde_json::from_str(text).unwrap();
+            let attribute = to_attribute(&json);
+            assert_eq!(attribute, AttributeValue::N(text.into()));
+            assert_eq!(from_attribute(&attribute).unwrap().to_string(), text);
+        }
+        let nested = serde_json::json!({"names": ["Ann", ""], "flag": true, "none": null});
+        assert_eq!(from_attribute(&to_attribute(&nested)).unwrap(), nested);
+        assert!(from_attribute(&AttributeValue::N("not a number".into())).is_err());
+    }
+
+    #[test]
+    fn expressions_name_every_attribute_through_a_placeholder() {
+        let game = Catalog::builtin().game("hots").unwrap();
+        let mut expr = Expr::default();
+        let projection = expr.projection(game);
+        for word in ["map", "time", "result", "date", "user_id"] {
+            assert!(
+                !projection.split(", ").any(|part| part == word),
+                "{word} appears bare in {projection}"
+            );
+        }
+        assert!(projection.split(", ").all(|part| part.starts_with("#n")));
+        assert_eq!(
+            expr.name("map"),
+            expr.name("map"),
+            "one placeholder per name"
+        );
+        let names = expr.names().unwrap();
+        assert_eq!(names.len(), INTERNAL.len() + game.fields.len());
+        assert!(Expr::default().names().is_none(), "no empty maps are sent");
+    }
+
+    #[test]
+    fn catalogs_whose_fields_clash_with_item_attributes_are_refused() {
+        let text = r#"{"games":[{"slug":"x","label":"X","released":"2020-01-01","fields":[
+            {"name":"date","label":"Date","kind":"date"},
+            {"name":"sk","label":"Sk","kind":"whole","min":0,"max":1}]}]}"#;
+        let catalog: &'static Catalog = Box::leak(Box::new(Catalog::from_json(text).unwrap()));
+        let refused = DynamoStore::for_local_endpoint("http://127.0.0.1:9", "t-", catalog);
+        assert!(matches!(refused, Err(StoreError::Internal(_))));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_reported_unavailable_quickly() {
+        // A port nobody listens on: bound, then released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let store = DynamoStore::for_local_endpoint(&endpoint, "t-", Catalog::builtin()).unwrap();
+        let started = std::time::Instant::now();
+        let outcome = store.ping().await;
+        assert!(
+            matches!(outcome, Err(StoreError::Unavailable(_))),
+            "{outcome:?}"
+        );
+        let game = Catalog::builtin().game("apex").unwrap();
+        let listed = store.list(game, Uuid::new_v4()).await;
+        assert!(
+            matches!(listed, Err(StoreError::Unavailable(_))),
+            "{listed:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}

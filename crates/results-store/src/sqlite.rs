@@ -277,3 +277,28 @@ impl ResultStore for SqliteStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_or_exhausted_database_is_unavailable_and_anything_else_internal() {
+        let timed_out = classify("list matches", sqlx::Error::PoolTimedOut);
+        assert!(
+            matches!(timed_out, StoreError::Unavailable(ref d) if d.starts_with("list matches"))
+        );
+        let closed = classify("list matches", sqlx::Error::PoolClosed);
+        assert!(matches!(closed, StoreError::Unavailable(_)));
+        let missing = classify("read a match", sqlx::Error::RowNotFound);
+        assert!(matches!(missing, StoreError::Internal(_)));
+    }
+
+    #[test]
+    fn the_migration_creates_the_table_and_its_listing_index() {
+        let migrator = migrator();
+        let sql = migrator.migrations[0].sql.as_str();
+        assert!(sql.contains("PRIMARY KEY (game, id)"));
+        assert!(sql.contains("(game, user_id, match_date DESC, created_at DESC)"));
+    }
+}
