@@ -252,7 +252,12 @@ pub fn build(game: &Game, query: &ListQuery, records: Vec<StoredMatch>) -> Match
 fn read_entry(game: &Game, record: StoredMatch) -> Entry {
     let fields = game.decode(&record.fields).unwrap_or_else(|errors| {
         // Kept in the list so the player still sees it; it just sorts and counts as empty.
-        tracing::warn!(game = %game.slug, result.id = %record.id, ?errors, "stored match does not fit the catalog");
+        tracing::warn!(
+            game = %game.slug,
+            result.id = %record.id,
+            ?errors,
+            "stored match does not fit the catalog"
+        );
         Fields::new()
     });
     Entry { record, fields }

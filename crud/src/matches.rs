@@ -63,7 +63,11 @@ async fn create_match(
             Ok((StatusCode::CREATED, body).into_response())
         }
         Inserted::AlreadyExists(existing) => {
-            tracing::info!(game = %game.slug, result.id = %existing.id, "retried create answered with the stored match");
+            tracing::info!(
+                game = %game.slug,
+                result.id = %existing.id,
+                "retried create answered with the stored match"
+            );
             Ok(Json(listing::to_record(game, existing)).into_response())
         }
         Inserted::IdTaken => Err(CrudError::IdTaken),

@@ -693,6 +693,10 @@ fn without(object: &str, key: &str) -> String {
     serde_json::to_string(&map).unwrap()
 }
 
+fn builtin() -> &'static Catalog {
+    Catalog::builtin()
+}
+
 /// A catalog with a whole-number field as wide as the store can hold, for PC-03.
 fn wide_catalog() -> &'static Catalog {
     let text = r#"{"games":[{"slug":"wide","label":"Wide","released":"2020-01-01","fields":[
@@ -1123,19 +1127,19 @@ macro_rules! on_every_backend {
 }
 
 on_every_backend! {
-    every_route_refuses_a_missing_forged_or_expired_credential => shared::catalog::Catalog::builtin(),
-    another_user_cannot_list_the_first_users_matches => shared::catalog::Catalog::builtin(),
-    another_user_cannot_get_the_first_users_match => shared::catalog::Catalog::builtin(),
-    another_user_cannot_update_the_first_users_match => shared::catalog::Catalog::builtin(),
-    another_user_cannot_delete_the_first_users_match => shared::catalog::Catalog::builtin(),
-    another_user_cannot_take_over_an_id => shared::catalog::Catalog::builtin(),
-    a_created_match_reads_back_in_canonical_form => shared::catalog::Catalog::builtin(),
-    a_retried_create_is_stored_once_and_answers_the_stored_match => shared::catalog::Catalog::builtin(),
-    the_list_sorts_filters_pages_and_counts => shared::catalog::Catalog::builtin(),
-    an_update_replaces_the_values_and_keeps_the_creation_time => shared::catalog::Catalog::builtin(),
-    a_deleted_match_is_gone => shared::catalog::Catalog::builtin(),
-    deleting_everything_empties_every_game_of_that_user_only => shared::catalog::Catalog::builtin(),
-    invalid_values_are_refused_with_a_message_per_field_and_nothing_stored => shared::catalog::Catalog::builtin(),
-    health_tells_live_from_ready_and_draining => shared::catalog::Catalog::builtin(),
+    every_route_refuses_a_missing_forged_or_expired_credential => crate::builtin(),
+    another_user_cannot_list_the_first_users_matches => crate::builtin(),
+    another_user_cannot_get_the_first_users_match => crate::builtin(),
+    another_user_cannot_update_the_first_users_match => crate::builtin(),
+    another_user_cannot_delete_the_first_users_match => crate::builtin(),
+    another_user_cannot_take_over_an_id => crate::builtin(),
+    a_created_match_reads_back_in_canonical_form => crate::builtin(),
+    a_retried_create_is_stored_once_and_answers_the_stored_match => crate::builtin(),
+    the_list_sorts_filters_pages_and_counts => crate::builtin(),
+    an_update_replaces_the_values_and_keeps_the_creation_time => crate::builtin(),
+    a_deleted_match_is_gone => crate::builtin(),
+    deleting_everything_empties_every_game_of_that_user_only => crate::builtin(),
+    invalid_values_are_refused_with_a_message_per_field_and_nothing_stored => crate::builtin(),
+    health_tells_live_from_ready_and_draining => crate::builtin(),
     big_numbers_round_trip_exactly_and_sort_in_order => crate::wide_catalog(),
 }
