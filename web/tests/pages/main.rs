@@ -805,15 +805,34 @@ async fn unreadable_forms_get_our_400_page() {
 #[tokio::test]
 async fn an_oversized_form_gets_our_413_page() {
     let web = harness().await;
-    let big = format!("user_name={}", "a".repeat(3 * 1024 * 1024));
+    for size in [1_900_000, 3 * 1024 * 1024] {
+        let big = format!("user_name={}", "a".repeat(size));
+        let request = Request::post("/signin")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header("content-length", big.len())
+            .body(Body::from(big))
+            .unwrap();
+        let page = web.send(request).await;
+        assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE, "{size} bytes");
+        assert!(page.body.contains("Form too large"));
+    }
+    // Without a declared length the limit still holds while the body is read.
+    let chunks = unsized_body(200 * 1024);
     let request = Request::post("/signin")
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header("content-length", big.len())
-        .body(Body::from(big))
+        .body(chunks)
         .unwrap();
     let page = web.send(request).await;
     assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(page.body.contains("Form too large"));
+    assert_eq!(web.fake.calls(), 0);
+}
+
+/// A body of `size` bytes whose length is not known up front.
+fn unsized_body(size: usize) -> Body {
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..size / 1024).map(|_| Ok(vec![b'a'; 1024])).collect();
+    Body::from_stream(futures::stream::iter(chunks))
 }
 
 #[tokio::test]
