@@ -873,6 +873,65 @@ fn no_policy_grants_a_wildcard_action_or_an_unscoped_resource() {
     assert!(seen > 10, "found only {seen} policy statements");
 }
 
+/// The DynamoDB actions the results store's backend calls at run time, read from its
+/// source: each `client.<operation>()`, and each kind of item it writes in a transaction
+/// (IAM checks a TransactWriteItems call action by action). CreateTable is left out: only
+/// the local `crud-create-tables` step calls it; on AWS the data stack makes the tables.
+fn backend_dynamodb_actions() -> BTreeSet<String> {
+    let source: String = read("crates/results-store/src/dynamo.rs")
+        .split_whitespace()
+        .collect();
+    let mut operations: BTreeSet<String> = source
+        .split(".client.")
+        .skip(1)
+        .filter_map(|rest| {
+            rest.split_once("()")
+                .map(|(operation, _)| operation.to_string())
+        })
+        .collect();
+    assert!(!operations.is_empty(), "the backend's calls were not found");
+    if operations.remove("transact_write_items") {
+        for (builder, operation) in [
+            ("put", "put_item"),
+            ("update", "update_item"),
+            ("delete", "delete_item"),
+        ] {
+            if source.contains(&format!("TransactWriteItem::builder().{builder}(")) {
+                operations.insert(operation.to_string());
+            }
+        }
+    }
+    operations.remove("create_table");
+    operations
+        .iter()
+        .map(|operation| format!("dynamodb:{}", camel_case(operation)))
+        .collect()
+}
+
+fn camel_case(snake: &str) -> String {
+    snake.split('_').map(capitalised).collect()
+}
+
+#[test]
+fn crud_may_call_exactly_the_dynamodb_actions_its_store_uses() {
+    let expected = backend_dynamodb_actions();
+    let mut roles = 0;
+    for (stem, template) in templates() {
+        for (id, statement) in statements(&template) {
+            let granted: BTreeSet<String> = one_or_many(&statement["Action"])
+                .into_iter()
+                .filter(|action| action.starts_with("dynamodb:"))
+                .map(str::to_string)
+                .collect();
+            if !granted.is_empty() {
+                roles += 1;
+                assert_eq!(granted, expected, "{stem}/{id}");
+            }
+        }
+    }
+    assert_eq!(roles, 2, "the crud task and the crud function");
+}
+
 #[test]
 fn only_crud_may_touch_the_result_tables_and_only_app_reads_the_database_url() {
     for (stem, template) in templates() {
