@@ -57,10 +57,22 @@ impl Stack {
         let ports = [free_port(), free_port(), free_port(), free_port()];
         let url = |port: u16| format!("http://127.0.0.1:{port}");
         let mut env: Vec<(String, String)> = vec![
-            ("MATCHLOG_WEB_ADDR".into(), format!("127.0.0.1:{}", ports[0])),
-            ("MATCHLOG_APP_ADDR".into(), format!("127.0.0.1:{}", ports[1])),
-            ("MATCHLOG_CRUD_ADDR".into(), format!("127.0.0.1:{}", ports[2])),
-            ("MATCHLOG_GATEWAY_ADDR".into(), format!("127.0.0.1:{}", ports[3])),
+            (
+                "MATCHLOG_WEB_ADDR".into(),
+                format!("127.0.0.1:{}", ports[0]),
+            ),
+            (
+                "MATCHLOG_APP_ADDR".into(),
+                format!("127.0.0.1:{}", ports[1]),
+            ),
+            (
+                "MATCHLOG_CRUD_ADDR".into(),
+                format!("127.0.0.1:{}", ports[2]),
+            ),
+            (
+                "MATCHLOG_GATEWAY_ADDR".into(),
+                format!("127.0.0.1:{}", ports[3]),
+            ),
             ("MATCHLOG_SESSION_KEY".into(), encode(&random_key())),
             ("MATCHLOG_INTERNAL_KEY".into(), encode(&internal_key)),
             ("MATCHLOG_BCRYPT_COST".into(), "4".into()),
@@ -153,17 +165,24 @@ impl Stack {
             }
             if let Some((_, child)) = self.processes.iter_mut().find(|(t, _)| *t == tier) {
                 if let Ok(Some(status)) = child.try_wait() {
-                    panic!("the {tier:?} tier exited with {status}:\n{}", self.log_of(tier));
+                    panic!(
+                        "the {tier:?} tier exited with {status}:\n{}",
+                        self.log_of(tier)
+                    );
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("the {tier:?} tier was not ready within 30 s:\n{}", self.log_of(tier));
+        panic!(
+            "the {tier:?} tier was not ready within 30 s:\n{}",
+            self.log_of(tier)
+        );
     }
 
     /// What a tier has written to its log so far.
     pub fn log_of(&self, tier: Tier) -> String {
-        std::fs::read_to_string(self.root.join(format!("{}.log", tier.binary()))).unwrap_or_default()
+        std::fs::read_to_string(self.root.join(format!("{}.log", tier.binary())))
+            .unwrap_or_default()
     }
 }
 
@@ -179,7 +198,10 @@ impl Drop for Stack {
 /// Where cargo put a workspace binary: next to the test binary's `deps` directory.
 fn binary_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -227,13 +249,22 @@ impl Page {
 
     /// The hidden CSRF field of the first form on the page.
     pub fn csrf(&self) -> String {
-        field_value(&self.body, "csrf").unwrap_or_else(|| panic!("no csrf field on the page:\n{}", self.body))
+        field_value(&self.body, "csrf")
+            .unwrap_or_else(|| panic!("no csrf field on the page:\n{}", self.body))
     }
 
     pub fn assert_redirect_to(&self, prefix: &str) {
-        assert!(self.status.is_redirection(), "expected a redirect, got {}:\n{}", self.status, self.body);
+        assert!(
+            self.status.is_redirection(),
+            "expected a redirect, got {}:\n{}",
+            self.status,
+            self.body
+        );
         let location = self.location().unwrap_or_default();
-        assert!(location.starts_with(prefix), "redirected to {location:?}, expected {prefix:?}");
+        assert!(
+            location.starts_with(prefix),
+            "redirected to {location:?}, expected {prefix:?}"
+        );
     }
 }
 
@@ -246,7 +277,13 @@ pub fn field_value(html: &str, name: &str) -> Option<String> {
     let tag = &html[start..end];
     let value_at = tag.find("value=\"")? + "value=\"".len();
     let value = &tag[value_at..value_at + tag[value_at..].find('"')?];
-    Some(value.replace("&#x2b;", "+").replace("&#x3d;", "=").replace("&#43;", "+").replace("&#61;", "="))
+    Some(
+        value
+            .replace("&#x2b;", "+")
+            .replace("&#x3d;", "=")
+            .replace("&#43;", "+")
+            .replace("&#61;", "="),
+    )
 }
 
 impl Browser {
@@ -257,11 +294,21 @@ impl Browser {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("build the test browser");
-        Browser { client, base: base.trim_end_matches('/').to_string() }
+        Browser {
+            client,
+            base: base.trim_end_matches('/').to_string(),
+        }
     }
 
     pub async fn get(&self, path: &str) -> Page {
-        read(self.client.get(format!("{}{path}", self.base)).send().await.expect("GET reaches web")).await
+        read(
+            self.client
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .expect("GET reaches web"),
+        )
+        .await
     }
 
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
@@ -272,7 +319,12 @@ impl Browser {
     /// Opens the page that shows a form, then posts `fields` and its CSRF token to `action`.
     pub async fn submit(&self, form_page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
         let page = self.get(form_page).await;
-        assert_eq!(page.status, StatusCode::OK, "GET {form_page}:\n{}", page.body);
+        assert_eq!(
+            page.status,
+            StatusCode::OK,
+            "GET {form_page}:\n{}",
+            page.body
+        );
         let csrf = page.csrf();
         let mut form = fields.to_vec();
         form.push(("csrf", &csrf));
@@ -288,11 +340,21 @@ impl Browser {
     }
 
     pub async fn sign_up(&self, name: &str, password: &str) -> Page {
-        self.submit("/signup", "/signup", &[("user_name", name), ("user_pass", password)]).await
+        self.submit(
+            "/signup",
+            "/signup",
+            &[("user_name", name), ("user_pass", password)],
+        )
+        .await
     }
 
     pub async fn sign_in(&self, name: &str, password: &str) -> Page {
-        self.submit("/", "/signin", &[("user_name", name), ("user_pass", password)]).await
+        self.submit(
+            "/",
+            "/signin",
+            &[("user_name", name), ("user_pass", password)],
+        )
+        .await
     }
 
     pub async fn sign_out(&self) -> Page {
@@ -301,7 +363,12 @@ impl Browser {
 
     /// Records a match through the form and returns the response to the post.
     pub async fn record(&self, game: &str, fields: &[(&str, &str)]) -> Page {
-        self.submit(&format!("/games/{game}/new"), &format!("/games/{game}"), fields).await
+        self.submit(
+            &format!("/games/{game}/new"),
+            &format!("/games/{game}"),
+            fields,
+        )
+        .await
     }
 
     /// The ids of the matches listed on a game's page, in page order.
@@ -319,7 +386,10 @@ pub fn match_ids_in(html: &str, game: &str) -> Vec<String> {
     let mut rest = html;
     while let Some(at) = rest.find(&prefix) {
         rest = &rest[at + prefix.len()..];
-        if let Some(id) = rest.get(..36).filter(|id| uuid::Uuid::parse_str(id).is_ok()) {
+        if let Some(id) = rest
+            .get(..36)
+            .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+        {
             if rest[36..].starts_with("/edit") && !ids.iter().any(|known| known == id) {
                 ids.push(id.to_string());
             }
@@ -332,7 +402,11 @@ async fn read(response: reqwest::Response) -> Page {
     let status = response.status();
     let headers = response.headers().clone();
     let body = response.text().await.expect("read the body");
-    Page { status, headers, body }
+    Page {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// Valid form values for one match of each game, dated today.
@@ -374,10 +448,15 @@ pub fn valid_match(game: &str) -> Vec<(&'static str, String)> {
 
 pub fn today() -> String {
     let today = time::OffsetDateTime::now_utc().date();
-    format!("{:04}-{:02}-{:02}", today.year(), u8::from(today.month()), today.day())
+    format!(
+        "{:04}-{:02}-{:02}",
+        today.year(),
+        u8::from(today.month()),
+        today.day()
+    )
 }
 
 /// Borrowed `(&str, &str)` pairs for `Browser::record`.
-pub fn pairs(values: &[(&'static str, String)]) -> Vec<(&'static str, &str)> {
+pub fn pairs<'a>(values: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     values.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
