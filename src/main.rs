@@ -21,13 +21,21 @@ async fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let config = Config::from_env().context("read configuration")?;
-    config.ensure_data_dir().context("prepare the data directory")?;
+    config
+        .ensure_data_dir()
+        .context("prepare the data directory")?;
 
     let app = bind("app", config.app_addr).await?;
     let crud = bind("crud", config.crud_addr).await?;
     let web = bind("web", config.web_addr).await?;
-    let url = format!("http://{}/", web.local_addr().context("read the web address")?);
-    println!("matchlog is running at {url} (data in {})", config.data_dir.display());
+    let url = format!(
+        "http://{}/",
+        web.local_addr().context("read the web address")?
+    );
+    println!(
+        "matchlog is running at {url} (data in {})",
+        config.data_dir.display()
+    );
 
     tokio::try_join!(
         app::serve_on(app, config.clone()),
@@ -38,7 +46,7 @@ async fn run() -> anyhow::Result<()> {
 }
 
 async fn bind(tier: &str, addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("listen for the {tier} tier on {addr} (is another matchlog running?)"))
+    TcpListener::bind(addr).await.with_context(|| {
+        format!("listen for the {tier} tier on {addr} (is another matchlog running?)")
+    })
 }

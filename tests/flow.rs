@@ -25,77 +25,173 @@ async fn a_player_records_edits_and_deletes_matches_and_finds_them_after_a_resta
     for label in ["Apex Legends", "Fortnite", "Heroes of the Storm"] {
         assert!(games.body.contains(label), "game select lists {label}");
     }
-    assert!(!games.headers.get_all("set-cookie").iter().any(|c| c.to_str().unwrap().contains("Ann_Lee")));
+    assert!(
+        !games
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .any(|c| c.to_str().unwrap().contains("Ann_Lee"))
+    );
 
     browser.sign_out().await.assert_redirect_to("/");
     browser.get("/games").await.assert_redirect_to("/");
-    browser.sign_in("ann_lee", PASSWORD).await.assert_redirect_to("/games");
+    browser
+        .sign_in("ann_lee", PASSWORD)
+        .await
+        .assert_redirect_to("/games");
 
     for game in ["apex", "fortnite", "hots"] {
         let saved = browser.record(game, &pairs(&valid_match(game))).await;
         saved.assert_redirect_to(&format!("/games/{game}"));
         let table = browser.follow(saved).await;
         assert_eq!(table.status, StatusCode::OK, "{}", table.body);
-        assert_eq!(support::match_ids_in(&table.body, game).len(), 1, "{game} table shows the match");
+        assert_eq!(
+            support::match_ids_in(&table.body, game).len(),
+            1,
+            "{game} table shows the match"
+        );
     }
     let apex_page = browser.get("/games/apex").await;
     assert!(apex_page.body.contains("Wraith") && apex_page.body.contains("18:05"));
 
     let apex_id = browser.match_ids("apex").await.remove(0);
     let mut edited = valid_match("apex");
-    edited.iter_mut().filter(|(k, _)| *k == "kills").for_each(|(_, v)| *v = "13".into());
+    edited
+        .iter_mut()
+        .filter(|(k, _)| *k == "kills")
+        .for_each(|(_, v)| *v = "13".into());
     let edit_page = format!("/games/apex/{apex_id}/edit");
-    assert!(browser.get(&edit_page).await.body.contains("value=\"7\""), "the edit form shows stored values");
-    browser.submit(&edit_page, &format!("/games/apex/{apex_id}"), &pairs(&edited)).await.assert_redirect_to("/games/apex");
-    assert!(browser.get(&edit_page).await.body.contains("value=\"13\""), "the edit is stored");
+    assert!(
+        browser.get(&edit_page).await.body.contains("value=\"7\""),
+        "the edit form shows stored values"
+    );
+    browser
+        .submit(
+            &edit_page,
+            &format!("/games/apex/{apex_id}"),
+            &pairs(&edited),
+        )
+        .await
+        .assert_redirect_to("/games/apex");
+    assert!(
+        browser.get(&edit_page).await.body.contains("value=\"13\""),
+        "the edit is stored"
+    );
 
     let fortnite_id = browser.match_ids("fortnite").await.remove(0);
     let delete = format!("/games/fortnite/{fortnite_id}/delete");
-    browser.submit(&delete, &delete, &[]).await.assert_redirect_to("/games/fortnite");
+    browser
+        .submit(&delete, &delete, &[])
+        .await
+        .assert_redirect_to("/games/fortnite");
     assert!(browser.match_ids("fortnite").await.is_empty());
 
     browser.sign_out().await.assert_redirect_to("/");
     stack.restart().await;
 
     let again = stack.browser();
-    again.sign_in("Ann_Lee", PASSWORD).await.assert_redirect_to("/games");
+    again
+        .sign_in("Ann_Lee", PASSWORD)
+        .await
+        .assert_redirect_to("/games");
     assert_eq!(again.match_ids("apex").await, vec![apex_id.clone()]);
     assert_eq!(again.match_ids("hots").await.len(), 1);
     assert!(again.match_ids("fortnite").await.is_empty());
-    assert!(again.get(&format!("/games/apex/{apex_id}/edit")).await.body.contains("value=\"13\""));
+    assert!(
+        again
+            .get(&format!("/games/apex/{apex_id}/edit"))
+            .await
+            .body
+            .contains("value=\"13\"")
+    );
 }
 
 #[tokio::test]
 async fn bad_match_input_comes_back_at_the_field_with_values_kept_and_nothing_stored() {
     let stack = Stack::start().await;
     let browser = stack.browser();
-    browser.sign_up("bad_input", PASSWORD).await.assert_redirect_to("/games");
+    browser
+        .sign_up("bad_input", PASSWORD)
+        .await
+        .assert_redirect_to("/games");
     let long_name = "x".repeat(300);
     let cases: [(&str, &str, &str, &str); 7] = [
         ("apex", "kills", "-1", "Kills must be between 0 and 60."),
-        ("apex", "placement", "25", "Placement must be between 1 and 20 in trios."),
-        ("hots", "hero", "Master Chief", "Choose a hero from the list."),
-        ("fortnite", "date", "2999-01-01", "Date cannot be in the future."),
+        (
+            "apex",
+            "placement",
+            "25",
+            "Placement must be between 1 and 20 in trios.",
+        ),
+        (
+            "hots",
+            "hero",
+            "Master Chief",
+            "Choose a hero from the list.",
+        ),
+        (
+            "fortnite",
+            "date",
+            "2999-01-01",
+            "Date cannot be in the future.",
+        ),
         ("hots", "map", "", "Map is required."),
-        ("fortnite", "kills", "lots", "Eliminations must be a whole number."),
-        ("apex", "teammates", &long_name, "is longer than 32 characters."),
+        (
+            "fortnite",
+            "kills",
+            "lots",
+            "Eliminations must be a whole number.",
+        ),
+        (
+            "apex",
+            "teammates",
+            &long_name,
+            "is longer than 32 characters.",
+        ),
     ];
     for (game, field, value, message) in cases {
         let mut values = valid_match(game);
-        values.iter_mut().filter(|(k, _)| *k == field).for_each(|(_, v)| *v = value.to_string());
+        values
+            .iter_mut()
+            .filter(|(k, _)| *k == field)
+            .for_each(|(_, v)| *v = value.to_string());
         let page = browser.record(game, &pairs(&values)).await;
-        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{game}.{field}={value}:\n{}", page.body);
-        assert!(page.body.contains(message), "{game}.{field}: message {message:?} missing:\n{}", page.body);
+        assert_eq!(
+            page.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{game}.{field}={value}:\n{}",
+            page.body
+        );
+        assert!(
+            page.body.contains(message),
+            "{game}.{field}: message {message:?} missing:\n{}",
+            page.body
+        );
         if !value.is_empty() && !value.contains('x') {
             let kept = format!("value=\"{value}\"");
-            assert!(page.body.contains(&kept), "{game}.{field}: the typed value is kept");
+            assert!(
+                page.body.contains(&kept),
+                "{game}.{field}: the typed value is kept"
+            );
         }
-        assert!(page.body.contains("name=\"csrf\""), "the form can be sent again");
+        assert!(
+            page.body.contains("name=\"csrf\""),
+            "the form can be sent again"
+        );
     }
-    let missing_field = browser.submit("/games/apex/new", "/games/apex", &[("date", &support::today())]).await;
+    let missing_field = browser
+        .submit(
+            "/games/apex/new",
+            "/games/apex",
+            &[("date", &support::today())],
+        )
+        .await;
     assert_eq!(missing_field.status, StatusCode::UNPROCESSABLE_ENTITY);
     for game in ["apex", "fortnite", "hots"] {
-        assert!(browser.match_ids(game).await.is_empty(), "nothing stored for {game}");
+        assert!(
+            browser.match_ids(game).await.is_empty(),
+            "nothing stored for {game}"
+        );
     }
 }
 
@@ -104,16 +200,36 @@ async fn bad_match_input_comes_back_at_the_field_with_values_kept_and_nothing_st
 #[tokio::test]
 async fn look_alike_names_are_taken_and_case_does_not_matter_at_sign_in() {
     let stack = Stack::start().await;
-    stack.browser().sign_up("Alice", PASSWORD).await.assert_redirect_to("/games");
+    stack
+        .browser()
+        .sign_up("Alice", PASSWORD)
+        .await
+        .assert_redirect_to("/games");
     for variant in ["alice", "ALICE"] {
         let page = stack.browser().sign_up(variant, PASSWORD).await;
-        assert!(page.body.contains("That name is taken."), "{variant}: {}", page.body);
+        assert!(
+            page.body.contains("That name is taken."),
+            "{variant}: {}",
+            page.body
+        );
     }
-    stack.browser().sign_up("\u{00C5}sa", PASSWORD).await.assert_redirect_to("/games");
+    stack
+        .browser()
+        .sign_up("\u{00C5}sa", PASSWORD)
+        .await
+        .assert_redirect_to("/games");
     let decomposed = stack.browser().sign_up("A\u{030A}sa", PASSWORD).await;
     assert!(decomposed.body.contains("That name is taken."));
-    stack.browser().sign_in("aLiCe", PASSWORD).await.assert_redirect_to("/games");
-    stack.browser().sign_in("A\u{030A}SA", PASSWORD).await.assert_redirect_to("/games");
+    stack
+        .browser()
+        .sign_in("aLiCe", PASSWORD)
+        .await
+        .assert_redirect_to("/games");
+    stack
+        .browser()
+        .sign_in("A\u{030A}SA", PASSWORD)
+        .await
+        .assert_redirect_to("/games");
 }
 
 /// PC-10: ten sign-ups race for one name; the database's unique index decides.
@@ -122,24 +238,58 @@ async fn racing_sign_ups_give_one_account_and_nine_name_taken_answers() {
     let stack = Stack::start().await;
     let browsers: Vec<Browser> = (0..10).map(|_| stack.browser()).collect();
     let forms: Vec<_> = join_all(browsers.iter().map(|b| b.get("/signup"))).await;
-    let attempts = browsers.iter().zip(&forms).enumerate().map(|(i, (browser, form))| {
-        let csrf = form.csrf();
-        async move {
-            let password = format!("password-number-{i}");
-            browser.post("/signup", &[("user_name", "racer"), ("user_pass", &password), ("csrf", &csrf)]).await
-        }
-    });
+    let attempts = browsers
+        .iter()
+        .zip(&forms)
+        .enumerate()
+        .map(|(i, (browser, form))| {
+            let csrf = form.csrf();
+            async move {
+                let password = format!("password-number-{i}");
+                browser
+                    .post(
+                        "/signup",
+                        &[
+                            ("user_name", "racer"),
+                            ("user_pass", &password),
+                            ("csrf", &csrf),
+                        ],
+                    )
+                    .await
+            }
+        });
     let pages = join_all(attempts).await;
-    let won: Vec<usize> = (0..10).filter(|i| pages[*i].status.is_redirection()).collect();
+    let won: Vec<usize> = (0..10)
+        .filter(|i| pages[*i].status.is_redirection())
+        .collect();
     assert_eq!(won.len(), 1, "exactly one sign-up succeeds");
     for (i, page) in pages.iter().enumerate().filter(|(i, _)| *i != won[0]) {
-        assert!(page.status.is_client_error(), "attempt {i}: {}", page.status);
-        assert!(page.body.contains("That name is taken."), "attempt {i}:\n{}", page.body);
+        assert!(
+            page.status.is_client_error(),
+            "attempt {i}: {}",
+            page.status
+        );
+        assert!(
+            page.body.contains("That name is taken."),
+            "attempt {i}:\n{}",
+            page.body
+        );
     }
     let winner_password = format!("password-number-{}", won[0]);
-    stack.browser().sign_in("racer", &winner_password).await.assert_redirect_to("/games");
+    stack
+        .browser()
+        .sign_in("racer", &winner_password)
+        .await
+        .assert_redirect_to("/games");
     let loser_password = format!("password-number-{}", (won[0] + 1) % 10);
-    assert!(!stack.browser().sign_in("racer", &loser_password).await.status.is_redirection());
+    assert!(
+        !stack
+            .browser()
+            .sign_in("racer", &loser_password)
+            .await
+            .status
+            .is_redirection()
+    );
 }
 
 /// PC-20: the embedded default under concurrent sign-ups, result writes and reads.
@@ -147,9 +297,10 @@ async fn racing_sign_ups_give_one_account_and_nine_name_taken_answers() {
 async fn sqlite_takes_concurrent_sign_ups_writes_and_reads_without_errors() {
     let stack = Stack::start().await;
     let players: Vec<Browser> = (0..20).map(|_| stack.browser()).collect();
-    let sign_ups = players.iter().enumerate().map(|(i, browser)| async move {
-        browser.sign_up(&format!("player{i}"), PASSWORD).await
-    });
+    let sign_ups = players
+        .iter()
+        .enumerate()
+        .map(|(i, browser)| async move { browser.sign_up(&format!("player{i}"), PASSWORD).await });
     for page in join_all(sign_ups).await {
         page.assert_redirect_to("/games");
     }
@@ -164,7 +315,10 @@ async fn sqlite_takes_concurrent_sign_ups_writes_and_reads_without_errors() {
         assert_eq!(listed, StatusCode::OK);
     }
     for tier in support::Tier::ALL {
-        assert!(!stack.log_of(tier).contains("database is locked"), "{tier:?} log mentions a locked database");
+        assert!(
+            !stack.log_of(tier).contains("database is locked"),
+            "{tier:?} log mentions a locked database"
+        );
     }
 }
 
@@ -175,9 +329,19 @@ async fn rejections_carry_no_internal_text() {
     let browser = stack.browser();
     let form = browser.get("/").await;
     let csrf = form.csrf();
-    let missing_password = browser.post("/signin", &[("user_name", "ann"), ("csrf", &csrf)]).await;
+    let missing_password = browser
+        .post("/signin", &[("user_name", "ann"), ("csrf", &csrf)])
+        .await;
     let extra_field = browser
-        .post("/signin", &[("user_name", "ann"), ("user_pass", "x"), ("csrf", &csrf), ("admin", "1")])
+        .post(
+            "/signin",
+            &[
+                ("user_name", "ann"),
+                ("user_pass", "x"),
+                ("csrf", &csrf),
+                ("admin", "1"),
+            ],
+        )
         .await;
     browser.sign_up("pc14_user", PASSWORD).await;
     let bad_page = browser.get("/games/apex?page=abc").await;
@@ -207,7 +371,15 @@ async fn rejections_carry_no_internal_text() {
         json_wrong_type.as_str(),
     ];
     for body in bodies {
-        for internal in ["serde", "axum::", "Failed to deserialize", "invalid type", "std::", "sqlx", "panicked"] {
+        for internal in [
+            "serde",
+            "axum::",
+            "Failed to deserialize",
+            "invalid type",
+            "std::",
+            "sqlx",
+            "panicked",
+        ] {
             assert!(!body.contains(internal), "{internal:?} leaked:\n{body}");
         }
     }
