@@ -158,18 +158,18 @@ impl Stack {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Ok(response) = client.get(&url).send().await {
-                if response.status() == StatusCode::OK {
-                    return;
-                }
+            if let Ok(response) = client.get(&url).send().await
+                && response.status() == StatusCode::OK
+            {
+                return;
             }
-            if let Some((_, child)) = self.processes.iter_mut().find(|(t, _)| *t == tier) {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!(
-                        "the {tier:?} tier exited with {status}:\n{}",
-                        self.log_of(tier)
-                    );
-                }
+            if let Some((_, child)) = self.processes.iter_mut().find(|(t, _)| *t == tier)
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!(
+                    "the {tier:?} tier exited with {status}:\n{}",
+                    self.log_of(tier)
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -389,10 +389,10 @@ pub fn match_ids_in(html: &str, game: &str) -> Vec<String> {
         if let Some(id) = rest
             .get(..36)
             .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+            && rest[36..].starts_with("/edit")
+            && !ids.iter().any(|known| known == id)
         {
-            if rest[36..].starts_with("/edit") && !ids.iter().any(|known| known == id) {
-                ids.push(id.to_string());
-            }
+            ids.push(id.to_string());
         }
     }
     ids
