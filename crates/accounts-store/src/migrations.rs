@@ -1,13 +1,8 @@
 //! The schema migrations, kept as SQL files in `migrations/` and compiled into the binary so
 //! that a container needs no copy of the repository to start.
 
-use std::borrow::Cow;
-
-use sqlx::SqlSafeStr as _;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
-
-/// `(version, description, sql)` for one backend.
-type Script = (i64, &'static str, &'static str);
+use sql_support::{Script, migrator};
+use sqlx::migrate::Migrator;
 
 const SQLITE: &[Script] = &[(
     1,
@@ -27,22 +22,6 @@ pub(crate) fn sqlite() -> Migrator {
 
 pub(crate) fn postgres() -> Migrator {
     migrator(POSTGRES)
-}
-
-fn migrator(scripts: &[Script]) -> Migrator {
-    let migrations = scripts
-        .iter()
-        .map(|&(version, description, sql)| {
-            Migration::new(
-                version,
-                Cow::Borrowed(description),
-                MigrationType::Simple,
-                sql.into_sql_str(),
-                false,
-            )
-        })
-        .collect();
-    Migrator::with_migrations(migrations)
 }
 
 #[cfg(test)]

@@ -6,24 +6,15 @@
 //! be refused with "database is locked" without the busy timeout ever applying
 //! (launchbadge/sqlx#451).
 
-use std::str::FromStr as _;
-use std::time::Duration;
-
 use async_trait::async_trait;
 use shared::tokens::unix_now;
 use shared::username::Username;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
+use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{Connection as _, Row as _};
 use uuid::Uuid;
 
 use crate::error::is_name_taken;
 use crate::{AccountRecord, AccountStore, SessionOwner, StoreError, StoreSettings};
-
-/// How long a statement waits for another connection's write lock before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
@@ -33,27 +24,18 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the file that `settings.url` names and migrates it.
     pub async fn connect(settings: &StoreSettings) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(&settings.url)
-            .map_err(|err| StoreError::internal("read the SQLite URL", err))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
-        if let Some(dir) = options.get_filename().parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|err| StoreError::internal("create the SQLite file's directory", err))?;
-        }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(settings.pool_size)
-            .acquire_timeout(settings.acquire_timeout)
-            .connect_with(options)
-            .await
-            .map_err(failed("open the SQLite file"))?;
-        crate::migrations::sqlite()
-            .run(&pool)
-            .await
-            .map_err(|err| StoreError::internal("migrate the SQLite schema", err))?;
+        let migrator = crate::migrations::sqlite();
+        let pool = sql_support::open_sqlite(
+            &settings.url,
+            settings.pool_size,
+            settings.acquire_timeout,
+            &migrator,
+        )
+        .await
+        .map_err(|err| match err {
+            sql_support::OpenError::Database(err) => failed("open the SQLite file")(err),
+            other => StoreError::internal("open and migrate the SQLite file", other),
+        })?;
         Ok(Self { pool })
     }
 

@@ -4,26 +4,16 @@
 //! starts and never has to upgrade a read lock mid-transaction (the upgrade is what makes
 //! concurrent writers fail with "database is locked" despite a busy timeout).
 
-use std::borrow::Cow;
-use std::str::FromStr;
-use std::time::Duration;
-
 use async_trait::async_trait;
 use serde_json::{Map, Value as Json};
 use shared::catalog::{Catalog, Game};
 use shared::config::Config;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
-use sqlx::{AssertSqlSafe, Row, SqlSafeStr};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::{AssertSqlSafe, Row};
 use uuid::Uuid;
 
 use crate::{Inserted, ResultStore, StoreError, StoredMatch};
-
-/// How long a statement waits for another connection's write lock before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 const COLUMNS: &str = "id, user_id, fields, created_at, updated_at";
 
@@ -40,23 +30,17 @@ impl SqliteStore {
         config: &Config,
         catalog: &'static Catalog,
     ) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|err| StoreError::Internal(format!("parse the results database URL: {err}")))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT);
-        ensure_parent_dir(options.get_filename())?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(config.db_pool_size)
-            .acquire_timeout(config.db_acquire_timeout)
-            .connect_with(options)
-            .await
-            .map_err(|err| classify("open the results database", err))?;
-        migrator()
-            .run(&pool)
-            .await
-            .map_err(|err| StoreError::Internal(format!("migrate the results database: {err}")))?;
+        let pool = sql_support::open_sqlite(
+            url,
+            config.db_pool_size,
+            config.db_acquire_timeout,
+            &migrator(),
+        )
+        .await
+        .map_err(|err| match err {
+            sql_support::OpenError::Database(err) => classify("open the results database", err),
+            other => StoreError::Internal(format!("open the results database: {other}")),
+        })?;
         Ok(Self { pool, catalog })
     }
 
@@ -79,24 +63,11 @@ impl SqliteStore {
 /// The migrations in `migrations/sqlite/`, compiled into the binary so that a deployed
 /// tier needs no files beside it.
 fn migrator() -> Migrator {
-    let matches = Migration::new(
+    sql_support::migrator(&[(
         1,
-        Cow::Borrowed("matches"),
-        MigrationType::Simple,
-        include_str!("../migrations/sqlite/0001_matches.sql").into_sql_str(),
-        false,
-    );
-    Migrator::with_migrations(vec![matches])
-}
-
-fn ensure_parent_dir(file: &std::path::Path) -> Result<(), StoreError> {
-    match file.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() && file != std::path::Path::new(":memory:") => {
-            std::fs::create_dir_all(dir)
-                .map_err(|err| StoreError::Internal(format!("create {}: {err}", dir.display())))
-        }
-        _ => Ok(()),
-    }
+        "matches",
+        include_str!("../migrations/sqlite/0001_matches.sql"),
+    )])
 }
 
 /// Sorts a sqlx error into "try again later" and "broken", saying what we were doing.
