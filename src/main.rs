@@ -1,5 +1,5 @@
-//! `cargo run --release`: every matchlog tier in one process, each on its own listener, so
-//! that the tiers still talk to each other over real sockets.
+//! `cargo run --release`: every matchlog tier and the failover gateway in one process, each
+//! on its own listener, so that the tiers still talk to each other over real sockets.
 
 use std::process::ExitCode;
 
@@ -27,6 +27,7 @@ async fn run() -> anyhow::Result<()> {
 
     let app = bind("app", config.app_addr).await?;
     let crud = bind("crud", config.crud_addr).await?;
+    let gateway = bind("gateway", config.gateway_addr).await?;
     let web = bind("web", config.web_addr).await?;
     let url = format!(
         "http://{}/",
@@ -40,6 +41,7 @@ async fn run() -> anyhow::Result<()> {
     tokio::try_join!(
         app::serve_on(app, config.clone()),
         crud::serve_on(crud, config.clone()),
+        gateway::serve_on(gateway, config.clone()),
         web::serve_on(web, config.clone()),
     )?;
     Ok(())

@@ -17,16 +17,18 @@ use reqwest::header::{HeaderMap, LOCATION};
 pub enum Tier {
     App,
     Crud,
+    Gateway,
     Web,
 }
 
 impl Tier {
-    pub const ALL: [Tier; 3] = [Tier::App, Tier::Crud, Tier::Web];
+    pub const ALL: [Tier; 4] = [Tier::App, Tier::Crud, Tier::Gateway, Tier::Web];
 
     fn binary(self) -> &'static str {
         match self {
             Tier::App => "app",
             Tier::Crud => "crud",
+            Tier::Gateway => "gateway",
             Tier::Web => "web",
         }
     }
@@ -40,6 +42,7 @@ pub struct Stack {
     pub web_url: String,
     pub app_url: String,
     pub crud_url: String,
+    pub gateway_url: String,
     pub internal_key: Vec<u8>,
 }
 
@@ -79,6 +82,18 @@ impl Stack {
             ("MATCHLOG_UPSTREAM_TIMEOUT_MS".into(), "5000".into()),
             ("RUST_LOG".into(), "warn".into()),
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            // The gateway serves the same stores as app and crud.
+            (
+                "MATCHLOG_CREDENTIALS_DB".into(),
+                sqlite_url(&root.join("app/credentials.db")),
+            ),
+            (
+                "MATCHLOG_RESULTS_DB".into(),
+                sqlite_url(&root.join("crud/results.db")),
+            ),
+            // Quick health decisions, so failover tests take seconds.
+            ("MATCHLOG_HEALTH_INTERVAL_MS".into(), "200".into()),
+            ("MATCHLOG_HEALTH_TIMEOUT_MS".into(), "500".into()),
         ];
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut stack = Stack {
@@ -88,6 +103,7 @@ impl Stack {
             web_url: url(ports[0]),
             app_url: url(ports[1]),
             crud_url: url(ports[2]),
+            gateway_url: url(ports[3]),
             internal_key,
         };
         stack.launch_all().await;
@@ -102,6 +118,7 @@ impl Stack {
         match tier {
             Tier::App => &self.app_url,
             Tier::Crud => &self.crud_url,
+            Tier::Gateway => &self.gateway_url,
             Tier::Web => &self.web_url,
         }
     }
@@ -115,6 +132,42 @@ impl Stack {
     pub async fn restart(&mut self) {
         self.stop_all();
         self.launch_all().await;
+    }
+
+    /// Sends `signal` (`KILL`, `TERM`, `STOP`, `CONT`) to one tier's process.
+    pub fn signal(&mut self, tier: Tier, signal: &str) {
+        let (_, child) = self
+            .processes
+            .iter_mut()
+            .find(|(t, _)| *t == tier)
+            .unwrap_or_else(|| panic!("the {tier:?} tier is not running"));
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {tier:?}");
+    }
+
+    /// Kills one tier at once, as a crash would.
+    pub fn kill(&mut self, tier: Tier) {
+        self.signal(tier, "KILL");
+        self.reap(tier);
+    }
+
+    /// Waits for one tier's process to end and forgets it.
+    pub fn reap(&mut self, tier: Tier) {
+        if let Some(index) = self.processes.iter().position(|(t, _)| *t == tier) {
+            let (_, mut child) = self.processes.remove(index);
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts one tier again on its port and waits until it is ready.
+    pub async fn start_tier(&mut self, tier: Tier) {
+        let child = self.spawn(tier);
+        self.processes.push((tier, child));
+        self.wait_ready(tier).await;
     }
 
     pub fn stop_all(&mut self) {
@@ -214,6 +267,10 @@ fn binary_path(name: &str) -> PathBuf {
 pub fn free_port() -> u16 {
     let listener = StdListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("read the port").port()
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
 }
 
 fn random_key() -> Vec<u8> {

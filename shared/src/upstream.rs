@@ -221,14 +221,20 @@ impl Upstreams {
         self.endpoints().map(Endpoint::status).collect()
     }
 
-    /// Probes every upstream every `probe_interval` until the process ends.
-    pub fn spawn_probes(self: &Arc<Self>, http: reqwest::Client) {
-        let upstreams = Arc::clone(self);
+    /// Probes every upstream every `probe_interval`, until the last holder of the
+    /// upstreams lets go of them.
+    pub fn spawn_probes(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let http = reqwest::Client::new();
+        let interval = self.policy.probe_interval;
         tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(upstreams.policy.probe_interval);
+            let mut ticker = tokio::time::interval(interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
+                let Some(upstreams) = weak.upgrade() else {
+                    break;
+                };
                 let probes = upstreams.endpoints().map(|endpoint| async {
                     let probe = probe(&http, endpoint, upstreams.policy.probe_timeout).await;
                     endpoint.record_probe(probe, &upstreams.policy);

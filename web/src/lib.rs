@@ -15,6 +15,9 @@ mod session;
 mod urls;
 mod views;
 
+use std::sync::Arc;
+
+use axum::Json;
 use axum::Router;
 use axum::response::Redirect;
 use axum::routing::{get, post};
@@ -23,6 +26,7 @@ use shared::client::{AppClient, CrudClient, TierClient};
 use shared::config::Config;
 use shared::http::{Lifecycle, live, ready_response};
 use shared::tokens::KeyRing;
+use shared::upstream::{Side, Upstreams};
 use tokio::net::TcpListener;
 
 pub use error::WebError;
@@ -38,22 +42,32 @@ pub struct WebState {
     pub secure_cookies: bool,
     pub catalog: &'static Catalog,
     pub lifecycle: Lifecycle,
+    pub upstreams: Arc<Upstreams>,
 }
 
 impl WebState {
-    /// Clients for `app` and `crud` at their configured URLs, with the configured timeout.
+    /// Clients that follow the failover rules between `app`, `crud` and the gateway, with
+    /// the health view refreshed in the background (so no page view waits on a probe).
     pub fn new(config: &Config) -> Self {
-        let client = |tier, url: &str| {
-            TierClient::new(
-                tier,
-                url,
+        let upstreams = Arc::new(Upstreams::new(
+            Some(&config.app_url),
+            &config.crud_url,
+            &config.gateway_url,
+            config.health,
+        ));
+        upstreams.spawn_probes();
+        let client = |side| {
+            TierClient::routed(
+                Arc::clone(&upstreams),
+                side,
                 config.internal_keys.clone(),
                 config.upstream_timeout,
             )
         };
         Self {
-            app: AppClient(client("app", &config.app_url)),
-            crud: CrudClient(client("crud", &config.crud_url)),
+            app: AppClient(client(Side::Accounts)),
+            crud: CrudClient(client(Side::Results)),
+            upstreams: Arc::clone(&upstreams),
             session_keys: config.session_keys.clone(),
             secure_cookies: config.secure_cookies,
             catalog: Catalog::builtin(),
@@ -103,6 +117,7 @@ fn assemble(config: &Config) -> (Router, Lifecycle) {
     let state = WebState::new(config);
     let lifecycle = state.lifecycle.clone();
     let ready_lifecycle = lifecycle.clone();
+    let upstreams = Arc::clone(&state.upstreams);
     let router = Router::new()
         .merge(routes(state))
         .merge(assets::router())
@@ -112,6 +127,11 @@ fn assemble(config: &Config) -> (Router, Lifecycle) {
             // `web` keeps no store; it is ready while it is not draining. Upstream health is
             // the failover client's business, not a reason to leave the load balancer.
             get(move || async move { ready_response(&ready_lifecycle, Ok(())) }),
+        )
+        // Which upstream is in use, how often each switched and how many calls each took.
+        .route(
+            "/health/upstreams",
+            get(move || async move { Json(upstreams.statuses()) }),
         );
     let router = guard::security_headers(router);
     (shared::http::with_common_layers(router, "web"), lifecycle)

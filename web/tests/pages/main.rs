@@ -75,6 +75,8 @@ fn config_with(app_url: &str, crud_url: &str, secure: bool, extra: &[(&str, Stri
         ("MATCHLOG_INTERNAL_KEY", INTERNAL_KEY.to_string()),
         ("MATCHLOG_APP_URL", app_url.to_string()),
         ("MATCHLOG_CRUD_URL", crud_url.to_string()),
+        // No gateway in these tests: a closed port, so a failover attempt fails at once.
+        ("MATCHLOG_GATEWAY_URL", closed_gateway_url()),
         ("MATCHLOG_UPSTREAM_TIMEOUT_MS", "2000".to_string()),
         ("MATCHLOG_SECURE_COOKIES", secure.to_string()),
     ];
@@ -105,6 +107,11 @@ async fn harness_with(secure: bool) -> Harness {
         keys: config.session_keys.clone(),
         fake,
     }
+}
+
+fn closed_gateway_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    format!("http://{}", listener.local_addr().expect("read the port"))
 }
 
 /// A port nobody listens on: bind one, read it, let it go.
