@@ -8,6 +8,7 @@ pub mod client;
 pub mod config;
 pub mod http;
 pub mod secret;
+pub mod startup;
 pub mod stats;
 pub mod telemetry;
 pub mod tokens;
