@@ -12,6 +12,9 @@ use uuid::Uuid;
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Carries the opaque session token from `web` to `app`.
 pub const SESSION_HEADER: &str = "x-matchlog-session";
+/// The browser's address as `web` saw it, for `app`'s sign-in limits. `app` reads it only
+/// on calls that carry a valid internal credential, so a client cannot choose its own.
+pub const CLIENT_HEADER: &str = "x-matchlog-client";
 
 /// A sign-up or sign-in, with the form's field names.
 #[derive(Clone, Serialize, Deserialize)]
@@ -25,6 +28,31 @@ impl std::fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("user_name", &self.user_name)
             .finish_non_exhaustive()
+    }
+}
+
+/// A password change: the current password proves it is the owner at the keyboard.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for PasswordChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordChange([redacted])")
+    }
+}
+
+/// An account deletion, confirmed with the password.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct AccountDeletion {
+    pub password: String,
+}
+
+impl std::fmt::Debug for AccountDeletion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccountDeletion([redacted])")
     }
 }
 
@@ -153,6 +181,9 @@ pub struct ApiError {
     /// Messages per field, for `invalid`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fields: BTreeMap<String, String>,
+    /// For `too_many_attempts`: seconds until another attempt is taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -166,6 +197,7 @@ impl ApiError {
             code: code.into(),
             message: message.into(),
             fields: BTreeMap::new(),
+            retry_after_seconds: None,
         }
     }
 

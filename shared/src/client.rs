@@ -10,8 +10,9 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::api::{
-    Account, ApiError, Credentials, ErrorBody, MatchList, MatchRecord, MatchUpdate, NewMatch,
-    NewSession, REQUEST_ID_HEADER, SESSION_HEADER, SessionInfo,
+    Account, AccountDeletion, ApiError, CLIENT_HEADER, Credentials, ErrorBody, MatchList,
+    MatchRecord, MatchUpdate, NewMatch, NewSession, PasswordChange, REQUEST_ID_HEADER,
+    SESSION_HEADER, SessionInfo,
 };
 use crate::tokens::{KeyRing, mint_credential, unix_now};
 use crate::upstream::{Side, Upstreams};
@@ -128,6 +129,9 @@ impl TierClient {
         if let Some(token) = call.session {
             request = request.header(SESSION_HEADER, token);
         }
+        if let Some(client) = call.client {
+            request = request.header(CLIENT_HEADER, client);
+        }
         if let Some(body) = &call.body {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -152,7 +156,7 @@ impl TierClient {
             },
             Targets::Routed { upstreams, side } => {
                 let [first, second] = upstreams.route(*side);
-                first.count_call();
+                first.count_call(*side);
                 let detail = match self.attempt(&first.base_url, &call).await {
                     Ok(outcome) => return outcome,
                     Err(Failure::Declined(detail)) => return Err(unavailable(detail)),
@@ -164,7 +168,7 @@ impl TierClient {
                 };
                 first.mark_down(&detail);
                 tracing::warn!(from = first.name, to = second.name, reason = %detail, "retrying a call on the other path");
-                second.count_call();
+                second.count_call(*side);
                 match self.attempt(&second.base_url, &call).await {
                     Ok(outcome) => outcome,
                     Err(Failure::NotSent(detail) | Failure::MaybeSent(detail)) => {
@@ -234,6 +238,8 @@ struct Call<'a> {
     context: CallContext<'a>,
     query: &'a [(String, String)],
     session: Option<&'a str>,
+    /// The browser's address, for the sign-in limits.
+    client: Option<&'a str>,
     body: Option<Vec<u8>>,
     retry: Retry,
 }
@@ -246,6 +252,7 @@ impl<'a> Call<'a> {
             context,
             query: &[],
             session: None,
+            client: None,
             body: None,
             retry: Retry::Safe,
         }
@@ -258,6 +265,11 @@ impl<'a> Call<'a> {
 
     fn session(mut self, token: &'a str) -> Self {
         self.session = Some(token);
+        self
+    }
+
+    fn client(mut self, client: Option<&'a str>) -> Self {
+        self.client = client;
         self
     }
 
@@ -322,9 +334,51 @@ impl AppClient {
         context: CallContext<'_>,
         credentials: &Credentials,
     ) -> Result<NewSession, CallError> {
-        self.0
-            .json(Call::new(Method::POST, "/v1/sessions".into(), context).json(credentials))
-            .await
+        self.sign_in_from(context, credentials, None).await
+    }
+
+    /// A sign-in from the browser at `client`, which `app` counts for its attempt limits.
+    pub async fn sign_in_from(
+        &self,
+        context: CallContext<'_>,
+        credentials: &Credentials,
+        client: Option<&str>,
+    ) -> Result<NewSession, CallError> {
+        let call = Call::new(Method::POST, "/v1/sessions".into(), context).json(credentials);
+        self.0.json(call.client(client)).await
+    }
+
+    /// Changes the password of the session's account and ends its other sessions. Sent
+    /// again only if it never arrived: a second try would meet the new password.
+    pub async fn change_password(
+        &self,
+        context: CallContext<'_>,
+        token: &str,
+        change: &PasswordChange,
+        client: Option<&str>,
+    ) -> Result<(), CallError> {
+        let path = "/v1/accounts/current/password".into();
+        let call = Call::new(Method::PUT, path, context)
+            .session(token)
+            .json(change)
+            .client(client);
+        self.0.empty(call.retry(Retry::IfNotSent)).await
+    }
+
+    /// Deletes the session's account, its sessions and its matches.
+    pub async fn delete_account(
+        &self,
+        context: CallContext<'_>,
+        token: &str,
+        deletion: &AccountDeletion,
+        client: Option<&str>,
+    ) -> Result<(), CallError> {
+        let path = "/v1/accounts/current".into();
+        let call = Call::new(Method::DELETE, path, context)
+            .session(token)
+            .json(deletion)
+            .client(client);
+        self.0.empty(call.retry(Retry::IfNotSent)).await
     }
 
     /// Who holds this session token; `Refused` with 401 when it is unknown, expired or ended.

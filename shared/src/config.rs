@@ -134,6 +134,26 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "good probes in a row that bring it back",
     ),
     (
+        "MATCHLOG_SESSION_TTL_SECONDS",
+        "86400",
+        "how long a session lives after sign-in, enforced by `app`",
+    ),
+    (
+        "MATCHLOG_SIGNIN_ACCOUNT_BURST",
+        "10",
+        "password attempts per account before `app` answers 429; one more every 30 s",
+    ),
+    (
+        "MATCHLOG_SIGNIN_CLIENT_BURST",
+        "50",
+        "sign-in attempts per client address before `app` answers 429; one more every 2 s",
+    ),
+    (
+        "MATCHLOG_TRUST_FORWARDED_FOR",
+        "false",
+        "`web` takes the client address from the last X-Forwarded-For hop (behind a balancer)",
+    ),
+    (
         "MATCHLOG_SECURE_COOKIES",
         "false",
         "mark cookies Secure (set when served over HTTPS)",
@@ -166,6 +186,13 @@ pub struct Config {
     pub upstream_timeout: Duration,
     pub health: HealthPolicy,
     pub secure_cookies: bool,
+    /// Seconds a session lives after sign-in.
+    pub session_ttl_seconds: i64,
+    /// Password attempts allowed at once per account and per client address.
+    pub signin_account_burst: u32,
+    pub signin_client_burst: u32,
+    /// Whether `web` sits behind a balancer that appends the client to X-Forwarded-For.
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -294,6 +321,13 @@ impl Config {
                 return_after: env.number("MATCHLOG_HEALTH_RETURN_AFTER", 3)?.max(1),
             },
             secure_cookies: env.flag("MATCHLOG_SECURE_COOKIES")?,
+            session_ttl_seconds: env
+                .number("MATCHLOG_SESSION_TTL_SECONDS", 86_400)?
+                .max(1)
+                .into(),
+            signin_account_burst: env.number("MATCHLOG_SIGNIN_ACCOUNT_BURST", 10)?.max(1),
+            signin_client_burst: env.number("MATCHLOG_SIGNIN_CLIENT_BURST", 50)?.max(1),
+            trust_forwarded_for: env.flag("MATCHLOG_TRUST_FORWARDED_FOR")?,
             data_dir,
         })
     }
