@@ -56,7 +56,8 @@ pub struct Endpoint {
     pub base_url: String,
     state: Mutex<Health>,
     switches: AtomicU64,
-    calls: AtomicU64,
+    account_calls: AtomicU64,
+    result_calls: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -87,7 +88,8 @@ impl Endpoint {
                 successes: 0,
             }),
             switches: AtomicU64::new(0),
-            calls: AtomicU64::new(0),
+            account_calls: AtomicU64::new(0),
+            result_calls: AtomicU64::new(0),
         }
     }
 
@@ -143,16 +145,26 @@ impl Endpoint {
         }
     }
 
-    pub(crate) fn count_call(&self) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
+    /// Counts one call sent here, by side, so that the routing rules can be checked from
+    /// outside (account calls must stay on `app` while only `crud` is down).
+    pub(crate) fn count_call(&self, side: Side) {
+        let counter = match side {
+            Side::Accounts => &self.account_calls,
+            Side::Results => &self.result_calls,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn status(&self) -> EndpointStatus {
+        let account_calls = self.account_calls.load(Ordering::Relaxed);
+        let result_calls = self.result_calls.load(Ordering::Relaxed);
         EndpointStatus {
             name: self.name,
             up: self.is_up(),
             switches: self.switches.load(Ordering::Relaxed),
-            calls: self.calls.load(Ordering::Relaxed),
+            calls: account_calls + result_calls,
+            account_calls,
+            result_calls,
         }
     }
 }
@@ -163,7 +175,10 @@ pub struct EndpointStatus {
     pub name: &'static str,
     pub up: bool,
     pub switches: u64,
+    /// Calls sent here, both sides together.
     pub calls: u64,
+    pub account_calls: u64,
+    pub result_calls: u64,
 }
 
 /// The upstreams a tier calls. `app` is `None` in the `app` tier itself, which is up by
@@ -314,6 +329,19 @@ mod tests {
     fn the_app_tier_itself_routes_results_to_crud() {
         let u = Upstreams::new(None, "http://c", "http://g", HealthPolicy::default());
         assert_eq!(names(u.route(Side::Results)), ["crud", "gateway"]);
+    }
+
+    #[test]
+    fn calls_are_counted_per_side() {
+        let endpoint = Endpoint::new("gateway", "http://g");
+        endpoint.count_call(Side::Accounts);
+        endpoint.count_call(Side::Accounts);
+        endpoint.count_call(Side::Results);
+        let status = endpoint.status();
+        assert_eq!(
+            (status.calls, status.account_calls, status.result_calls),
+            (3, 2, 1)
+        );
     }
 
     #[test]
