@@ -68,6 +68,19 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn find_account(&self, canonical_name: &str)
     -> Result<Option<AccountRecord>, StoreError>;
 
+    /// The account with this id.
+    async fn account(&self, user_id: Uuid) -> Result<Option<AccountRecord>, StoreError>;
+
+    /// Replaces an account's password hash and, in the same transaction, ends every
+    /// session of the account but the one under `keep_digest`; returns whether the
+    /// account exists.
+    async fn set_password(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+        keep_digest: &str,
+    ) -> Result<bool, StoreError>;
+
     /// Opens a session under the digest of its token.
     async fn create_session(
         &self,

@@ -124,6 +124,48 @@ impl AccountStore for PostgresStore {
         row.as_ref().map(account_from_row).transpose()
     }
 
+    async fn account(&self, user_id: Uuid) -> Result<Option<AccountRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id::text AS id, user_name, canonical_name, password_hash, created_at
+             FROM accounts WHERE id = $1::uuid",
+        )
+        .bind(user_id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed("look up an account by id"))?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn set_password(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+        keep_digest: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(failed("start changing a password"))?;
+        let id = user_id.to_string();
+        let done = sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2::uuid")
+            .bind(password_hash)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed("store a new password hash"))?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1::uuid AND token_digest <> $2")
+            .bind(&id)
+            .bind(keep_digest)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed("end the other sessions after a password change"))?;
+        tx.commit()
+            .await
+            .map_err(failed("commit a password change"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn create_session(
         &self,
         token_digest: &str,

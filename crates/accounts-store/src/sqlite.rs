@@ -121,6 +121,52 @@ impl AccountStore for SqliteStore {
         row.as_ref().map(account_from_row).transpose()
     }
 
+    async fn account(&self, user_id: Uuid) -> Result<Option<AccountRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, user_name, canonical_name, password_hash, created_at
+             FROM accounts WHERE id = ?",
+        )
+        .bind(user_id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed("look up an account by id"))?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn set_password(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+        keep_digest: &str,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(failed("get a connection to change a password"))?;
+        let mut tx = conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(failed("start changing a password"))?;
+        let id = user_id.to_string();
+        let done = sqlx::query("UPDATE accounts SET password_hash = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed("store a new password hash"))?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = ? AND token_digest <> ?")
+            .bind(&id)
+            .bind(keep_digest)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed("end the other sessions after a password change"))?;
+        tx.commit()
+            .await
+            .map_err(failed("commit a password change"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn create_session(
         &self,
         token_digest: &str,

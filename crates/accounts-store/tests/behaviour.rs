@@ -436,6 +436,65 @@ async fn deleting_an_account_ends_its_sessions(h: &Harness) {
         .expect("a deleted account's name is free again");
 }
 
+async fn a_new_password_replaces_the_hash_and_ends_the_other_sessions(h: &Harness) {
+    let store = &h.store;
+    let gus = store
+        .create_account(Uuid::new_v4(), &name("Gus"), &fake_hash("gus"))
+        .await
+        .unwrap();
+    let hal = store
+        .create_account(Uuid::new_v4(), &name("Hal"), &fake_hash("hal"))
+        .await
+        .unwrap();
+    let now = unix_now();
+    let digests: Vec<String> = (0..3).map(|_| token_digest(&random_token())).collect();
+    for digest in &digests {
+        store
+            .create_session(digest, gus.id, now + 600)
+            .await
+            .unwrap();
+    }
+    let hal_session = token_digest(&random_token());
+    store
+        .create_session(&hal_session, hal.id, now + 600)
+        .await
+        .unwrap();
+
+    let new_hash = fake_hash("gus-new");
+    assert!(
+        store
+            .set_password(gus.id, &new_hash, &digests[0])
+            .await
+            .unwrap()
+    );
+    let stored = store.account(gus.id).await.unwrap().expect("found by id");
+    assert_eq!(stored.password_hash, new_hash);
+    assert_eq!(stored.user_name, "Gus");
+    for (i, digest) in digests.iter().enumerate() {
+        let live = store.resolve_session(digest, now).await.unwrap().is_some();
+        assert_eq!(live, i == 0, "session {i}");
+    }
+    assert!(
+        store
+            .resolve_session(&hal_session, now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store.account(hal.id).await.unwrap().unwrap().password_hash,
+        fake_hash("hal"),
+        "another account keeps its hash"
+    );
+    assert!(
+        !store
+            .set_password(Uuid::new_v4(), &new_hash, "x")
+            .await
+            .unwrap()
+    );
+    assert!(store.account(Uuid::new_v4()).await.unwrap().is_none());
+}
+
 async fn a_session_for_no_account_is_refused(h: &Harness) {
     let outcome = h
         .store
@@ -553,6 +612,7 @@ on_every_backend!(
     a_deleted_session_no_longer_resolves,
     other_sessions_end_and_one_is_kept,
     deleting_an_account_ends_its_sessions,
+    a_new_password_replaces_the_hash_and_ends_the_other_sessions,
     a_session_for_no_account_is_refused,
     concurrent_writes_all_succeed,
     the_store_answers_a_ping,
