@@ -9,6 +9,9 @@ use shared::catalog::{Catalog, Game};
 use shared::config::Config;
 use uuid::Uuid;
 
+#[path = "support/dynalite.rs"]
+mod dynalite_proxy;
+
 /// A store under test plus whatever must be cleaned up after it.
 struct Backend {
     store: Arc<dyn ResultStore>,
@@ -55,9 +58,23 @@ async fn sqlite() -> Option<Backend> {
     })
 }
 
-/// A fresh set of tables (a unique prefix) on the DynamoDB API server the test run started.
+/// A fresh set of tables (a unique prefix) on moto's DynamoDB API server.
 async fn dynamodb() -> Option<Backend> {
-    let endpoint = dynamodb_endpoint().await?;
+    dynamodb_on(Server::Moto).await
+}
+
+/// The same on dynalite, which is stricter than moto where AWS is: unused expression
+/// values are refused, a new table is not ACTIVE at once, and a `Limit` that ends exactly
+/// at the last item still hands back a `LastEvaluatedKey` (an empty last page).
+async fn dynalite() -> Option<Backend> {
+    dynamodb_on(Server::Dynalite).await
+}
+
+async fn dynamodb_on(server: Server) -> Option<Backend> {
+    let mut endpoint = server.endpoint().await?;
+    if let Server::Dynalite = server {
+        endpoint = dynalite_proxy::start(&endpoint).await;
+    }
     let prefix = format!("test-{}-", Uuid::new_v4().simple());
     let store = DynamoStore::for_local_endpoint(&endpoint, &prefix, Catalog::builtin())
         .expect("the catalog suits the DynamoDB store")
@@ -71,27 +88,56 @@ async fn dynamodb() -> Option<Backend> {
     })
 }
 
-/// The server in `MATCHLOG_TEST_DYNAMODB_URL`. Missing or silent, the test fails and says
-/// what to start, unless `MATCHLOG_TEST_LOCAL_ONLY=1` asks to skip it on purpose.
-async fn dynamodb_endpoint() -> Option<String> {
-    let local_only = std::env::var("MATCHLOG_TEST_LOCAL_ONLY").is_ok_and(|v| v == "1");
-    let url = std::env::var("MATCHLOG_TEST_DYNAMODB_URL").ok();
-    match url {
-        Some(url) if answers(&url).await => Some(url),
-        _ if local_only => {
-            eprintln!("DynamoDB suite skipped: MATCHLOG_TEST_LOCAL_ONLY=1");
-            None
+/// A DynamoDB API server that the test run started.
+#[derive(Clone, Copy, Debug)]
+enum Server {
+    Moto,
+    Dynalite,
+}
+
+impl Server {
+    fn variable(self) -> &'static str {
+        match self {
+            Server::Moto => "MATCHLOG_TEST_DYNAMODB_URL",
+            Server::Dynalite => "MATCHLOG_TEST_DYNALITE_URL",
         }
-        Some(url) => panic!(
-            "MATCHLOG_TEST_DYNAMODB_URL={url} does not answer. Start a DynamoDB API server \
-             (.venv/bin/moto_server -H 127.0.0.1 -p PORT), or run ./scripts/test, or set \
-             MATCHLOG_TEST_LOCAL_ONLY=1 to skip the DynamoDB suite."
-        ),
-        None => panic!(
-            "MATCHLOG_TEST_DYNAMODB_URL is not set. Start a DynamoDB API server \
-             (.venv/bin/moto_server -H 127.0.0.1 -p PORT) and set it to http://127.0.0.1:PORT, \
-             or run ./scripts/test, or set MATCHLOG_TEST_LOCAL_ONLY=1 to skip the DynamoDB suite."
-        ),
+    }
+
+    fn how_to_start(self) -> &'static str {
+        match self {
+            Server::Moto => ".venv/bin/moto_server -H 127.0.0.1 -p PORT",
+            Server::Dynalite => {
+                "npm install --prefix target/test-services/dynalite dynalite, then \
+                 target/test-services/dynalite/node_modules/.bin/dynalite --host 127.0.0.1 \
+                 --port PORT --createTableMs 0"
+            }
+        }
+    }
+
+    /// The server's URL. Missing or silent, the test fails and says what to start, unless
+    /// `MATCHLOG_TEST_LOCAL_ONLY=1` asks to skip it on purpose.
+    async fn endpoint(self) -> Option<String> {
+        let local_only = std::env::var("MATCHLOG_TEST_LOCAL_ONLY").is_ok_and(|v| v == "1");
+        let variable = self.variable();
+        let url = std::env::var(variable).ok();
+        match url {
+            Some(url) if answers(&url).await => Some(url),
+            _ if local_only => {
+                eprintln!("{self:?} suite skipped: MATCHLOG_TEST_LOCAL_ONLY=1");
+                None
+            }
+            Some(url) => panic!(
+                "{variable}={url} does not answer. Start the server ({}), or run \
+                 ./scripts/test, or set MATCHLOG_TEST_LOCAL_ONLY=1 to skip the DynamoDB suites.",
+                self.how_to_start()
+            ),
+            None => panic!(
+                "{variable} is not set. Start the server ({}) and set it to \
+                 http://127.0.0.1:PORT, or run ./scripts/test, or set \
+                 MATCHLOG_TEST_LOCAL_ONLY=1 to skip the DynamoDB suites.",
+                self.how_to_start()
+            ),
+        }
     }
 }
 
@@ -472,4 +518,61 @@ mod on_sqlite {
 
 mod on_dynamodb {
     run_suite!(crate::dynamodb);
+}
+
+mod on_dynalite {
+    run_suite!(crate::dynalite);
+}
+
+/// The proxy in front of dynalite replays transactions; dynalite must still see, and
+/// refuse, what AWS refuses inside one (here an expression value that nothing uses).
+#[tokio::test]
+async fn dynalite_checks_the_expressions_inside_a_transaction() {
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata as _;
+    use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+
+    let Some(endpoint) = Server::Dynalite.endpoint().await else {
+        return;
+    };
+    let proxy = dynalite_proxy::start(&endpoint).await;
+    let prefix = format!("strict-{}-", Uuid::new_v4().simple());
+    let store = DynamoStore::for_local_endpoint(&proxy, &prefix, Catalog::builtin()).unwrap();
+    store.create_tables().await.unwrap();
+    let config = aws_sdk_dynamodb::config::Builder::new()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local", "local", None, None, "test",
+        ))
+        .endpoint_url(&proxy)
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    let put = |unused_value: bool| {
+        let mut put = Put::builder()
+            .table_name(format!("{prefix}apex"))
+            .item("user_id", AttributeValue::S("u".into()))
+            .item("sk", AttributeValue::S(Uuid::new_v4().to_string()))
+            .condition_expression("attribute_not_exists(#k)")
+            .expression_attribute_names("#k", "user_id");
+        if unused_value {
+            put = put.expression_attribute_values(":unused", AttributeValue::S("x".into()));
+        }
+        TransactWriteItem::builder()
+            .put(put.build().unwrap())
+            .build()
+    };
+
+    let refused = client
+        .transact_write_items()
+        .transact_items(put(true))
+        .send()
+        .await
+        .expect_err("an unused expression value is refused");
+    assert_eq!(refused.code(), Some("ValidationException"), "{refused:?}");
+    client
+        .transact_write_items()
+        .transact_items(put(false))
+        .send()
+        .await
+        .expect("the same put without it goes through");
 }
