@@ -19,6 +19,8 @@ use shared::tokens::{KeyRing, mint_credential, unix_now};
 use tower::ServiceExt as _;
 use uuid::Uuid;
 
+#[path = "../../crates/results-store/tests/support/dynalite.rs"]
+mod dynalite_proxy;
 #[path = "support/dynamodb.rs"]
 mod dynamodb;
 
@@ -60,12 +62,23 @@ async fn app() -> TestApp {
 /// The tier on fresh DynamoDB tables (a unique prefix), or `None` when skipping on purpose.
 async fn dynamodb_app(catalog: &'static Catalog) -> Option<TestApp> {
     let endpoint = dynamodb::endpoint()?;
+    Some(dynamodb_app_at(&endpoint, catalog).await)
+}
+
+/// The same on dynalite, behind the proxy that replays the transactions it lacks.
+async fn dynalite_app(catalog: &'static Catalog) -> Option<TestApp> {
+    let endpoint = dynamodb::dynalite_endpoint()?;
+    let proxy = dynalite_proxy::start(&endpoint).await;
+    Some(dynamodb_app_at(&proxy, catalog).await)
+}
+
+async fn dynamodb_app_at(endpoint: &str, catalog: &'static Catalog) -> TestApp {
     let prefix = format!("api-{}-", Uuid::new_v4().simple());
-    let store = DynamoStore::for_local_endpoint(&endpoint, &prefix, catalog)
+    let store = DynamoStore::for_local_endpoint(endpoint, &prefix, catalog)
         .unwrap()
         .with_page_limit(3);
     store.create_tables().await.expect("create the test tables");
-    Some(app_on_store(Arc::new(store), catalog))
+    app_on_store(Arc::new(store), catalog)
 }
 
 async fn app_with(catalog: &'static Catalog) -> TestApp {
@@ -1101,7 +1114,8 @@ impl ResultStore for BrokenStore {
     }
 }
 
-/// Runs each listed check on a fresh SQLite file and on fresh DynamoDB tables.
+/// Runs each listed check on a fresh SQLite file and on fresh DynamoDB tables, on moto
+/// and on dynalite.
 macro_rules! on_every_backend {
     ($($name:ident => $catalog:expr),* $(,)?) => {
         mod on_sqlite {
@@ -1118,6 +1132,17 @@ macro_rules! on_every_backend {
                 #[tokio::test]
                 async fn $name() {
                     if let Some(app) = crate::dynamodb_app($catalog).await {
+                        crate::$name(app).await;
+                    }
+                }
+            )*
+        }
+
+        mod on_dynalite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(app) = crate::dynalite_app($catalog).await {
                         crate::$name(app).await;
                     }
                 }

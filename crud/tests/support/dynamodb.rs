@@ -1,23 +1,42 @@
-//! Finding the DynamoDB API server that the test run started.
+//! Finding the DynamoDB API servers that the test run started: moto, and dynalite, which
+//! is stricter where AWS is.
 
 use std::net::{TcpStream, ToSocketAddrs as _};
 use std::time::Duration;
 
-/// The server in `MATCHLOG_TEST_DYNAMODB_URL`. Missing or silent, the test fails and says
-/// what to start, unless `MATCHLOG_TEST_LOCAL_ONLY=1` asks to skip it on purpose.
+/// moto's server in `MATCHLOG_TEST_DYNAMODB_URL`. Missing or silent, the test fails and
+/// says what to start, unless `MATCHLOG_TEST_LOCAL_ONLY=1` asks to skip it on purpose.
 pub fn endpoint() -> Option<String> {
+    server(
+        "MATCHLOG_TEST_DYNAMODB_URL",
+        ".venv/bin/moto_server -H 127.0.0.1 -p PORT",
+    )
+}
+
+/// dynalite in `MATCHLOG_TEST_DYNALITE_URL`, on the same terms.
+#[allow(dead_code)] // Not every test target runs on dynalite.
+pub fn dynalite_endpoint() -> Option<String> {
+    server(
+        "MATCHLOG_TEST_DYNALITE_URL",
+        "npm install --prefix target/test-services/dynalite dynalite, then \
+         target/test-services/dynalite/node_modules/.bin/dynalite --host 127.0.0.1 \
+         --port PORT --createTableMs 0",
+    )
+}
+
+fn server(variable: &str, how_to_start: &str) -> Option<String> {
     let local_only = std::env::var("MATCHLOG_TEST_LOCAL_ONLY").is_ok_and(|v| v == "1");
-    let url = std::env::var("MATCHLOG_TEST_DYNAMODB_URL").ok();
+    let url = std::env::var(variable).ok();
     match url {
         Some(url) if answers(&url) => Some(url),
         _ if local_only => {
-            eprintln!("DynamoDB test skipped: MATCHLOG_TEST_LOCAL_ONLY=1");
+            eprintln!("{variable}: DynamoDB test skipped: MATCHLOG_TEST_LOCAL_ONLY=1");
             None
         }
         other => panic!(
-            "MATCHLOG_TEST_DYNAMODB_URL ({other:?}) is unset or does not answer. Start a \
-             DynamoDB API server (.venv/bin/moto_server -H 127.0.0.1 -p PORT) and set it to \
-             http://127.0.0.1:PORT, or run ./scripts/test, or set MATCHLOG_TEST_LOCAL_ONLY=1."
+            "{variable} ({other:?}) is unset or does not answer. Start the server \
+             ({how_to_start}) and set it to http://127.0.0.1:PORT, or run ./scripts/test, \
+             or set MATCHLOG_TEST_LOCAL_ONLY=1."
         ),
     }
 }
