@@ -1,0 +1,11 @@
+//! The `crud` tier as an AWS Lambda function: the router its TCP binary serves, fed API
+//! Gateway events (see `lambda::serve_tier` for the environment it expects).
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    lambda::serve_tier(
+        "crud-lambda",
+        |config| async move { crud::build(&config).await },
+    )
+    .await
+}
