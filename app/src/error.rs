@@ -3,9 +3,11 @@
 use std::collections::BTreeMap;
 
 use accounts_store::StoreError;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use shared::api::ApiError;
+use shared::client::CallError;
 
 /// Why an app request did not succeed. `Display` is for logs; clients see only the
 /// [`ApiError`] that [`AppError::status_and_error`] picks.
@@ -17,6 +19,12 @@ pub enum AppError {
     /// Unknown user name or wrong password: deliberately one answer for both.
     #[error("wrong user name or password")]
     BadCredentials,
+    /// Too many password attempts for this account or from this client, for now.
+    #[error("too many password attempts; retry after {retry_after_seconds} s")]
+    TooManyAttempts { retry_after_seconds: u64 },
+    /// The results tier could not remove a deleted account's matches.
+    #[error("the results tier did not remove the account's matches")]
+    Results(#[source] CallError),
     /// The session token is missing, unknown, expired or ended.
     #[error("no live session")]
     NoSession,
@@ -48,6 +56,30 @@ impl AppError {
             AppError::BadCredentials => (
                 StatusCode::UNAUTHORIZED,
                 ApiError::new("bad_credentials", "Wrong user name or password."),
+            ),
+            AppError::TooManyAttempts {
+                retry_after_seconds,
+            } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                ApiError {
+                    retry_after_seconds: Some(*retry_after_seconds),
+                    ..ApiError::new(
+                        "too_many_attempts",
+                        "Too many password attempts. Wait a little and try again.",
+                    )
+                },
+            ),
+            AppError::Results(CallError::Unavailable { .. }) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ApiError::new(
+                    "unavailable",
+                    "Your matches could not be removed right now, so the account was kept. \
+                     Please try again in a moment.",
+                ),
+            ),
+            AppError::Results(CallError::Refused { .. }) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ApiError::new("internal", "Something went wrong on our side."),
             ),
             AppError::NoSession => (
                 StatusCode::UNAUTHORIZED,
@@ -104,7 +136,14 @@ impl IntoResponse for AppError {
         } else {
             tracing::info!(error = %self, status = status.as_u16(), "request refused");
         }
-        error.with_status(status)
+        let retry_after = error.retry_after_seconds;
+        let mut response = error.with_status(status);
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

@@ -4,6 +4,8 @@
 //! The same router serves a TCP listener ([`run`], [`serve_on`]), the failover gateway
 //! (which merges [`api_routes`] with crud's) and in-process tests.
 
+use std::sync::Arc;
+
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -11,15 +13,19 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use shared::api::ApiError;
 use shared::auth::InternalKeys;
+use shared::client::{CrudClient, TierClient};
 use shared::config::Config;
 use shared::http::{Lifecycle, with_common_layers};
+use shared::upstream::{Side, Upstreams};
 use tokio::net::TcpListener;
 
 mod accounts;
+mod current;
 pub mod error;
 pub mod hashing;
 mod health;
 mod json;
+pub mod limits;
 pub mod sessions;
 pub mod state;
 
@@ -33,6 +39,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub fn api_routes(state: AppState) -> Router {
     Router::new()
         .merge(accounts::router())
+        .merge(current::router())
         .merge(sessions::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -61,7 +68,7 @@ pub async fn state(config: &Config, lifecycle: Lifecycle) -> anyhow::Result<AppS
         .await
         .context("open the credentials store")?;
     let keys = InternalKeys(config.internal_keys.clone());
-    AppState::new(
+    let state = AppState::new(
         store,
         keys,
         config.bcrypt_cost,
@@ -69,7 +76,32 @@ pub async fn state(config: &Config, lifecycle: Lifecycle) -> anyhow::Result<AppS
         lifecycle,
     )
     .await
-    .context("prepare password hashing")
+    .context("prepare password hashing")?;
+    Ok(state
+        .with_crud(crud_client(config))
+        .with_limits(limits::SignInLimits::new(
+            config.signin_account_burst,
+            config.signin_client_burst,
+        ))
+        .with_session_ttl(config.session_ttl_seconds))
+}
+
+/// `crud`, or the gateway when `crud` is down, through the same health view and routing
+/// rules that `web` uses; the probes run in the background.
+fn crud_client(config: &Config) -> CrudClient {
+    let upstreams = Arc::new(Upstreams::new(
+        None,
+        &config.crud_url,
+        &config.gateway_url,
+        config.health,
+    ));
+    upstreams.spawn_probes();
+    CrudClient(TierClient::routed(
+        upstreams,
+        Side::Results,
+        config.internal_keys.clone(),
+        config.upstream_timeout,
+    ))
 }
 
 /// Listens on `config.app_addr` and serves until SIGTERM or Ctrl-C.

@@ -16,9 +16,10 @@ use shared::username::{Password, Username};
 
 use crate::error::AppError;
 use crate::json::JsonBody;
+use crate::limits::forwarded_client;
 use crate::state::AppState;
 
-/// How long a session lives, counted from sign-in.
+/// How long a session lives, counted from sign-in, unless configured otherwise.
 pub const SESSION_TTL_SECONDS: i64 = 24 * 60 * 60;
 
 /// Longer than any token we issue; longer values are not looked up at all.
@@ -31,11 +32,18 @@ pub fn router() -> Router<AppState> {
     )
 }
 
+/// Limited per client address and per account before any hash is checked; an unknown
+/// name spends attempts exactly like a known one.
 async fn sign_in(
     State(state): State<AppState>,
     _caller: Caller,
+    headers: HeaderMap,
     JsonBody(credentials): JsonBody<Credentials>,
 ) -> Result<(StatusCode, Json<NewSession>), AppError> {
+    state.limits.check_client(forwarded_client(&headers))?;
+    if let Ok(name) = Username::parse(&credentials.user_name) {
+        state.limits.check_account(name.canonical())?;
+    }
     let account = find_account(&state, &credentials.user_name).await?;
     let stored_hash = account.as_ref().map(|a| a.password_hash.clone());
     let offered = Password::offered(&credentials.user_pass);
@@ -59,7 +67,7 @@ async fn find_account(state: &AppState, typed: &str) -> Result<Option<AccountRec
 
 async fn open_session(state: &AppState, account: AccountRecord) -> Result<NewSession, AppError> {
     let token = random_token();
-    let expires_at = unix_now() + SESSION_TTL_SECONDS;
+    let expires_at = unix_now() + state.session_ttl_seconds;
     state
         .store
         .create_session(&token_digest(&token), account.id, expires_at)
@@ -103,7 +111,7 @@ async fn sign_out(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn session_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn session_token(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(SESSION_HEADER)
         .and_then(|value| value.to_str().ok())

@@ -685,6 +685,12 @@ impl AccountStore for BrokenStore {
     async fn find_account(&self, _: &str) -> Result<Option<AccountRecord>, StoreError> {
         Err(self.fail())
     }
+    async fn account(&self, _: Uuid) -> Result<Option<AccountRecord>, StoreError> {
+        Err(self.fail())
+    }
+    async fn set_password(&self, _: Uuid, _: &str, _: &str) -> Result<bool, StoreError> {
+        Err(self.fail())
+    }
     async fn create_session(&self, _: &str, _: Uuid, _: i64) -> Result<(), StoreError> {
         Err(self.fail())
     }
