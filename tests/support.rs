@@ -128,6 +128,18 @@ impl Stack {
         Browser::new(&self.web_url)
     }
 
+    /// Sets (or replaces) one environment variable for the tiers started from now on:
+    /// a restart with new keys, say.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.retain(|(key, _)| key != name);
+        self.env.push((name.to_string(), value.to_string()));
+    }
+
+    /// Removes an environment variable for the tiers started from now on.
+    pub fn remove_env(&mut self, name: &str) {
+        self.env.retain(|(key, _)| key != name);
+    }
+
     /// Stops every tier and starts it again on the same ports, data and keys.
     pub async fn restart(&mut self) {
         self.stop_all();
