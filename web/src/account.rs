@@ -15,6 +15,7 @@ use shared::http::RequestId;
 use shared::tokens;
 
 use crate::WebState;
+use crate::client_addr::ClientAddr;
 use crate::error::WebError;
 use crate::extract::{Form, QueryPairs};
 use crate::session::{self, CookieState, read_csrf_cookie, read_session_cookie};
@@ -76,10 +77,12 @@ pub async fn show_sign_in(
     Ok(page(StatusCode::OK, html(&view)?, cookies))
 }
 
-/// `POST /signin`.
+/// `POST /signin`. The client's address goes to `app`, which limits attempts per address
+/// as well as per account.
 pub async fn sign_in(
     State(state): State<WebState>,
     RequestId(request_id): RequestId,
+    client: ClientAddr,
     headers: HeaderMap,
     Form(form): Form<AccountForm>,
 ) -> Result<Response, WebError> {
@@ -92,7 +95,12 @@ pub async fn sign_in(
         user_name: form.user_name.clone(),
         user_pass: form.user_pass,
     };
-    match state.app.sign_in(context, &credentials).await {
+    let client = client.header_value();
+    match state
+        .app
+        .sign_in_from(context, &credentials, client.as_deref())
+        .await
+    {
         Ok(new_session) => {
             let cookie = session::session_cookie(
                 &state.session_keys,
@@ -101,6 +109,13 @@ pub async fn sign_in(
             );
             let target = local_next(&form.next).unwrap_or("/games");
             Ok(see_other(target, vec![cookie]))
+        }
+        Err(CallError::Refused { status, error, .. })
+            if status == StatusCode::TOO_MANY_REQUESTS =>
+        {
+            Err(WebError::TooManyAttempts {
+                retry_after_seconds: error.retry_after_seconds.unwrap_or(30),
+            })
         }
         // Unknown name, wrong password and an unusable name all read the same (PC-08).
         Err(err)

@@ -4,7 +4,7 @@
 //! in `guard` turns that into HTML carrying the request id, which a handler's
 //! `IntoResponse` cannot see.
 
-use axum::http::header::{LOCATION, SET_COOKIE};
+use axum::http::header::{LOCATION, RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use shared::client::CallError;
@@ -30,6 +30,9 @@ pub enum WebError {
     BadQuery,
     #[error("request body too large")]
     TooLarge,
+    /// `app` refused a password attempt until the wait is over.
+    #[error("too many password attempts; retry after {retry_after_seconds} s")]
+    TooManyAttempts { retry_after_seconds: u64 },
     #[error(transparent)]
     Upstream(#[from] CallError),
     #[error("page template failed: {0}")]
@@ -87,6 +90,11 @@ impl IntoResponse for WebError {
                 "That form was far larger than any matchlog form. Go back, reload and try again."
                     .to_string(),
             ),
+            WebError::TooManyAttempts {
+                retry_after_seconds,
+            } => {
+                return too_many_attempts(*retry_after_seconds);
+            }
             WebError::Upstream(CallError::Unavailable { tier, .. }) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Service unavailable",
@@ -114,6 +122,28 @@ impl IntoResponse for WebError {
             .insert(ErrorPage { title, message });
         response
     }
+}
+
+/// A 429 page that says how long to wait, with `Retry-After` for clients that read it.
+fn too_many_attempts(seconds: u64) -> Response {
+    tracing::info!(retry_after = seconds, "password attempts limited");
+    let wait = if seconds <= 90 {
+        format!("{seconds} seconds")
+    } else {
+        format!("{} minutes", seconds.div_ceil(60))
+    };
+    let mut response = StatusCode::TOO_MANY_REQUESTS.into_response();
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(seconds));
+    response.extensions_mut().insert(ErrorPage {
+        title: "Too many attempts",
+        message: format!(
+            "There have been too many password attempts for this account or from your \
+             network. Your account is safe. Wait {wait} and try again."
+        ),
+    });
+    response
 }
 
 /// The name a user knows each upstream tier by.

@@ -6,12 +6,14 @@
 mod account;
 mod assets;
 mod chart;
+mod client_addr;
 mod error;
 mod extract;
 mod guard;
 mod matches;
 mod results;
 mod session;
+mod settings;
 mod urls;
 mod views;
 
@@ -43,6 +45,8 @@ pub struct WebState {
     pub catalog: &'static Catalog,
     pub lifecycle: Lifecycle,
     pub upstreams: Arc<Upstreams>,
+    /// Whether the client address is the last `X-Forwarded-For` hop (see `client_addr`).
+    pub trust_forwarded_for: bool,
 }
 
 impl WebState {
@@ -72,6 +76,7 @@ impl WebState {
             secure_cookies: config.secure_cookies,
             catalog: Catalog::builtin(),
             lifecycle: Lifecycle::default(),
+            trust_forwarded_for: config.trust_forwarded_for,
         }
     }
 }
@@ -87,6 +92,9 @@ pub fn routes(state: WebState) -> Router {
         )
         .route("/signup", get(account::show_sign_up).post(account::sign_up))
         .route("/signout", post(account::sign_out))
+        .route("/account", get(settings::show_account))
+        .route("/account/password", post(settings::change_password))
+        .route("/account/delete", post(settings::delete_account))
         .route("/games", get(results::list_games))
         .route(
             "/games/{game}",
