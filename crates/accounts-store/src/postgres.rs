@@ -6,6 +6,7 @@
 //! (launchbadge/sqlx#1137).
 
 use std::str::FromStr as _;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use shared::tokens::unix_now;
@@ -47,6 +48,12 @@ impl PostgresStore {
         &self.pool
     }
 }
+
+/// How long a readiness ping may take. Readiness probes give up after a second by default
+/// (`MATCHLOG_HEALTH_TIMEOUT_MS`) and take a silent tier for dead, so a ping does not wait
+/// out the acquire timeout: a database that cannot answer within this budget is reported
+/// down, which callers know the other path shares.
+const PING_BUDGET: Duration = Duration::from_millis(300);
 
 /// SQLSTATE classes that mean "not now": connection exceptions (08), insufficient
 /// resources such as too many connections (53), and an operator shutting the server down
@@ -260,12 +267,16 @@ impl AccountStore for PostgresStore {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Bounded by [`PING_BUDGET`], whatever the acquire timeout: see there.
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(failed("ping PostgreSQL"))?;
-        Ok(())
+        let query = sqlx::query("SELECT 1").execute(&self.pool);
+        match tokio::time::timeout(PING_BUDGET, query).await {
+            Ok(outcome) => outcome.map(drop).map_err(failed("ping PostgreSQL")),
+            Err(_) => Err(StoreError::Unavailable {
+                action: "ping PostgreSQL",
+                source: format!("no answer within {PING_BUDGET:?}").into(),
+            }),
+        }
     }
 }
 

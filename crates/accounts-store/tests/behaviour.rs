@@ -687,3 +687,37 @@ fn test_database_urls_keep_everything_but_the_name() {
     );
     assert_eq!(with_database("postgres://db", "t3"), "postgres://db/t3");
 }
+
+/// Readiness must answer before a probe gives up (1 s by default), so a ping does not wait
+/// out a long acquire timeout when every connection is busy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_ping_answers_within_its_budget_when_the_pool_is_starved() {
+    let Some(harness) = Harness::postgres().await else {
+        return;
+    };
+    let settings = StoreSettings {
+        pool_size: 1,
+        acquire_timeout: Duration::from_secs(10),
+        ..harness.settings.clone()
+    };
+    let store = PostgresStore::connect(&settings).await.unwrap();
+    let held = store.pool().acquire().await.unwrap();
+    let started = Instant::now();
+    let outcome = store.ping().await;
+    assert!(
+        matches!(outcome, Err(StoreError::Unavailable { .. })),
+        "{outcome:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(800),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(held);
+    store
+        .ping()
+        .await
+        .expect("answers once a connection is free");
+    store.pool().close().await;
+    harness.finish().await;
+}

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -62,14 +63,33 @@ pub struct DynamoStore {
     page_limit: Option<i32>,
 }
 
-/// The SDK's timeouts: a store that does not answer is reported unavailable quickly
-/// rather than holding a request (and readiness) open.
+/// The SDK's timeouts: a store that does not answer is reported unavailable (503) before
+/// the caller gives up on this tier (`MATCHLOG_UPSTREAM_TIMEOUT_MS`, 5 s by default). A
+/// caller that times out takes the tier for dead and moves to the gateway, which shares
+/// this store and would fare no better.
 fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .operation_attempt_timeout(Duration::from_secs(5))
-        .operation_timeout(Duration::from_secs(12))
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(2))
+        .operation_timeout(Duration::from_millis(3_500))
         .build()
+}
+
+/// How long a readiness ping may take in all. Readiness probes give up after a second by
+/// default (`MATCHLOG_HEALTH_TIMEOUT_MS`) and take a silent tier for dead; a store that
+/// cannot answer within this budget is reported down instead, which callers know the
+/// other path shares.
+const PING_BUDGET: Duration = Duration::from_millis(300);
+
+/// For the ping: one attempt, no retries, within [`PING_BUDGET`].
+fn fail_fast() -> aws_sdk_dynamodb::config::Builder {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(PING_BUDGET)
+        .operation_timeout(PING_BUDGET)
+        .build();
+    aws_sdk_dynamodb::config::Builder::new()
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(timeouts)
 }
 
 impl DynamoStore {
@@ -216,6 +236,26 @@ impl DynamoStore {
                 )));
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn ping_table(&self, table: &str) -> Result<(), StoreError> {
+        let key = HashMap::from([(PK.to_string(), s("ping")), (SK.to_string(), s("ping"))]);
+        let outcome = self
+            .client
+            .get_item()
+            .table_name(table)
+            .set_key(Some(key))
+            .customize()
+            .config_override(fail_fast())
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(()),
+            Err(err) if err.code() == Some("ResourceNotFoundException") => Err(
+                StoreError::Internal(format!("table {table} is missing; run crud-create-tables")),
+            ),
+            Err(err) => Err(classify("ping a results table", err)),
         }
     }
 
@@ -595,16 +635,22 @@ impl ResultStore for DynamoStore {
         Ok(())
     }
 
+    /// Reads a key that is never written from every game's table: a data-plane call, cheap
+    /// at a probe a second, that fails at once when a table is missing.
     async fn ping(&self) -> Result<(), StoreError> {
-        for game in self.catalog.games() {
-            if !self.table_exists(&self.table_name(game)).await? {
-                return Err(StoreError::Internal(format!(
-                    "table {} is missing; run crud-create-tables",
-                    self.table_name(game)
-                )));
+        let tables = async {
+            for game in self.catalog.games() {
+                self.ping_table(&self.table_name(game)).await?;
             }
-        }
-        Ok(())
+            Ok(())
+        };
+        tokio::time::timeout(PING_BUDGET, tables)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(format!(
+                    "ping: no answer within {PING_BUDGET:?}"
+                )))
+            })
     }
 }
 
@@ -989,6 +1035,47 @@ mod tests {
         assert!(matches!(refused, Err(StoreError::Internal(_))));
     }
 
+    /// A server that takes connections and never answers (a blackholed endpoint): the
+    /// ping reports it down within its budget, before a readiness probe gives up, and a
+    /// request gives up before `web` does (5 s).
+    #[tokio::test]
+    async fn a_silent_server_is_reported_unavailable_within_the_budgets() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                open.push(stream);
+            }
+        });
+        let store = DynamoStore::for_local_endpoint(&endpoint, "t-", Catalog::builtin()).unwrap();
+        let started = std::time::Instant::now();
+        let outcome = store.ping().await;
+        assert!(
+            matches!(outcome, Err(StoreError::Unavailable(_))),
+            "{outcome:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(800),
+            "{:?}",
+            started.elapsed()
+        );
+
+        let started = std::time::Instant::now();
+        let game = Catalog::builtin().game("apex").unwrap();
+        let listed = store.list(game, Uuid::new_v4()).await;
+        assert!(
+            matches!(listed, Err(StoreError::Unavailable(_))),
+            "{listed:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        held.abort();
+    }
+
     #[tokio::test]
     async fn an_unreachable_server_is_reported_unavailable_quickly() {
         // A port nobody listens on: bound, then released.
@@ -1004,6 +1091,10 @@ mod tests {
         assert!(
             matches!(outcome, Err(StoreError::Unavailable(_))),
             "{outcome:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "a ping never retries"
         );
         let game = Catalog::builtin().game("apex").unwrap();
         let listed = store.list(game, Uuid::new_v4()).await;
