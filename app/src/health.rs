@@ -20,7 +20,7 @@ async fn ready(State(state): State<AppState>) -> Response {
         Ok(()) => Ok(()),
         Err(err) => {
             tracing::warn!(error = %err, "not ready: the credentials store does not answer");
-            Err("credentials store unavailable")
+            Err("store")
         }
     };
     ready_response(&state.lifecycle, check)
