@@ -5,6 +5,7 @@ mod support;
 
 use futures::future::join_all;
 use reqwest::StatusCode;
+use sqlx::Connection as _;
 use support::{Browser, Stack, pairs, valid_match};
 
 const PASSWORD: &str = "correct horse battery";
@@ -12,6 +13,37 @@ const PASSWORD: &str = "correct horse battery";
 #[tokio::test]
 async fn a_player_records_edits_and_deletes_matches_and_finds_them_after_a_restart() {
     let mut stack = Stack::start().await;
+    records_edits_and_deletes_matches_and_finds_them_after_a_restart(&mut stack).await;
+}
+
+/// The same flow with accounts on PostgreSQL and results on DynamoDB, for every tier.
+#[tokio::test]
+async fn the_whole_flow_runs_on_postgresql_and_dynamodb() {
+    let Some(stores) = support::ProductionStores::create("flow").await else {
+        return;
+    };
+    let mut stack = Stack::start_with(&stores.with(&[])).await;
+    records_edits_and_deletes_matches_and_finds_them_after_a_restart(&mut stack).await;
+
+    let mut database = sqlx::PgConnection::connect(&stores.database.url)
+        .await
+        .unwrap();
+    let names: Vec<String> = sqlx::query_scalar("SELECT user_name FROM accounts")
+        .fetch_all(&mut database)
+        .await
+        .unwrap();
+    assert_eq!(names, ["Ann_Lee"], "the account is in PostgreSQL");
+    for tier in ["app", "crud", "gateway"] {
+        let dir = stack.root().join(tier);
+        for file in ["credentials.db", "results.db"] {
+            assert!(!dir.join(file).exists(), "{tier} opened a SQLite {file}");
+        }
+    }
+}
+
+/// Sign up, record a match of each game, edit one, delete one, sign out, restart every
+/// tier, and find everything as it was left.
+async fn records_edits_and_deletes_matches_and_finds_them_after_a_restart(stack: &mut Stack) {
     let browser = stack.browser();
 
     let home = browser.get("/").await;

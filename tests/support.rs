@@ -529,3 +529,216 @@ pub fn today() -> String {
 pub fn pairs<'a>(values: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     values.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
+
+// ---- production stores: PostgreSQL and DynamoDB -----------------------------------------
+
+/// Whether this run skips the PostgreSQL and DynamoDB tests on purpose.
+pub fn local_only() -> bool {
+    std::env::var("MATCHLOG_TEST_LOCAL_ONLY").is_ok_and(|v| v == "1")
+}
+
+/// The PostgreSQL server the run uses, as an admin URL on its `postgres` database.
+pub fn postgres_admin_url() -> String {
+    std::env::var("MATCHLOG_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// moto's DynamoDB API server that the run started; fails, saying what to start, when
+/// it is not set or does not answer.
+pub fn dynamodb_url() -> String {
+    let Ok(url) = std::env::var("MATCHLOG_TEST_DYNAMODB_URL") else {
+        panic!(
+            "MATCHLOG_TEST_DYNAMODB_URL is not set. Start a DynamoDB API server \
+             (.venv/bin/moto_server -H 127.0.0.1 -p PORT) and set it to \
+             http://127.0.0.1:PORT, or run ./scripts/test, or set MATCHLOG_TEST_LOCAL_ONLY=1."
+        );
+    };
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let answers = host
+        .parse::<std::net::SocketAddr>()
+        .ok()
+        .is_some_and(|addr| {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
+        });
+    assert!(
+        answers,
+        "MATCHLOG_TEST_DYNAMODB_URL={url} does not answer: start moto there \
+         (.venv/bin/moto_server -H 127.0.0.1 -p PORT) or run ./scripts/test"
+    );
+    url
+}
+
+/// A table prefix no other test uses, so tests on one DynamoDB server run in parallel.
+pub fn fresh_table_prefix(tag: &str) -> String {
+    format!("{tag}-{}-", uuid::Uuid::new_v4().simple())
+}
+
+/// A database of its own on a PostgreSQL server, dropped (connections and all) when the
+/// value is dropped.
+pub struct TestDatabase {
+    pub name: String,
+    /// The URL the tiers use.
+    pub url: String,
+    admin_url: String,
+}
+
+impl TestDatabase {
+    /// Creates a fresh database on the server behind `admin_url`; fails, saying what to
+    /// start, when the server does not answer.
+    pub async fn create_on(admin_url: &str) -> TestDatabase {
+        let name = format!("matchlog_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = admin_connection(admin_url).await;
+        execute(&mut admin, &format!("CREATE DATABASE {name}")).await;
+        TestDatabase {
+            url: with_database(admin_url, &name),
+            name,
+            admin_url: admin_url.to_string(),
+        }
+    }
+
+    /// A connection to the server's admin database, for looking at this one from outside.
+    pub async fn admin(&self) -> sqlx::PgConnection {
+        admin_connection(&self.admin_url).await
+    }
+
+    /// How many server connections are open to this database right now.
+    pub async fn connections(&self) -> i64 {
+        let mut admin = self.admin().await;
+        sqlx::query_scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1")
+            .bind(&self.name)
+            .fetch_one(&mut admin)
+            .await
+            .expect("count the connections to the test database")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        // Drop cannot await; a thread of its own runs the statement on a small runtime.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime to drop the test database");
+            runtime.block_on(async {
+                let options = admin_url.parse::<sqlx::postgres::PgConnectOptions>().ok()?;
+                let mut admin = sqlx::ConnectOptions::connect(&options).await.ok()?;
+                sqlx::Executor::execute(&mut admin, sqlx::AssertSqlSafe(sql))
+                    .await
+                    .ok()
+            })
+        });
+        let _ = dropped.join();
+    }
+}
+
+async fn admin_connection(admin_url: &str) -> sqlx::PgConnection {
+    let options: sqlx::postgres::PgConnectOptions = admin_url
+        .parse()
+        .expect("MATCHLOG_TEST_POSTGRES_URL is a postgres:// URL");
+    let connect = sqlx::ConnectOptions::connect(&options);
+    match tokio::time::timeout(Duration::from_secs(5), connect).await {
+        Ok(Ok(connection)) => connection,
+        outcome => panic!(
+            "PostgreSQL did not answer at {admin_url} ({:?}). Start a server there, point \
+             MATCHLOG_TEST_POSTGRES_URL at one, run ./scripts/test, or set \
+             MATCHLOG_TEST_LOCAL_ONLY=1.",
+            outcome.err().map(|_| "no answer within 5 s")
+        ),
+    }
+}
+
+async fn execute(connection: &mut sqlx::PgConnection, sql: &str) {
+    sqlx::Executor::execute(connection, sqlx::AssertSqlSafe(sql.to_string()))
+        .await
+        .unwrap_or_else(|err| panic!("{sql}: {err}"));
+}
+
+/// `url` with its database name replaced by `database`, query string kept.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let path = base[authority..]
+        .find('/')
+        .map_or(base.len(), |i| authority + i);
+    let mut out = format!("{}/{database}", &base[..path]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// The variables that put the tiers on DynamoDB at `endpoint` under `prefix`, with a
+/// fixed region and dummy credentials, so the SDK never looks for real ones.
+pub fn dynamodb_env(endpoint: &str, prefix: &str) -> Vec<(String, String)> {
+    [
+        ("MATCHLOG_RESULTS_DB", "dynamodb"),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint),
+        ("MATCHLOG_DYNAMODB_TABLE_PREFIX", prefix),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// Runs `crud-create-tables` with `env` (the DynamoDB variables) and checks it succeeded.
+pub fn create_tables(env: &[(String, String)]) {
+    let output = Command::new(binary_path("crud-create-tables"))
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("run crud-create-tables");
+    assert!(
+        output.status.success(),
+        "crud-create-tables failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Accounts on a fresh PostgreSQL database, results in fresh DynamoDB tables on moto:
+/// what a stack needs to run on the production stores.
+pub struct ProductionStores {
+    pub database: TestDatabase,
+    pub env: Vec<(String, String)>,
+}
+
+impl ProductionStores {
+    /// `None` when the run is local-only on purpose; otherwise fails, saying what to
+    /// start, when a server is missing.
+    pub async fn create(tag: &str) -> Option<ProductionStores> {
+        if local_only() {
+            eprintln!("skipped: MATCHLOG_TEST_LOCAL_ONLY=1, no PostgreSQL or DynamoDB run");
+            return None;
+        }
+        let endpoint = dynamodb_url();
+        Some(Self::create_with(&postgres_admin_url(), &endpoint, tag).await)
+    }
+
+    /// The same on the PostgreSQL server at `admin_url` and the DynamoDB API at `endpoint`.
+    pub async fn create_with(admin_url: &str, endpoint: &str, tag: &str) -> ProductionStores {
+        let database = TestDatabase::create_on(admin_url).await;
+        let mut env = dynamodb_env(endpoint, &fresh_table_prefix(tag));
+        create_tables(&env);
+        env.push(("MATCHLOG_CREDENTIALS_DB".into(), database.url.clone()));
+        ProductionStores { database, env }
+    }
+
+    /// The variables, borrowed as `Stack::start_with` takes them, plus `extra`.
+    pub fn with<'a>(&'a self, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut pairs: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        pairs.extend_from_slice(extra);
+        pairs
+    }
+}
