@@ -67,8 +67,10 @@ fn serve(listener: tokio::net::TcpListener, router: Router, url: String) -> Tier
     Tier { router, url }
 }
 
-fn config(data_dir: &std::path::Path, app_url: &str, crud_url: &str, gateway_url: &str) -> Config {
-    let pairs = [
+/// The settings every tier of a test stack shares, with `extra` on top.
+fn config(data_dir: &std::path::Path, upstreams: [&str; 3], extra: &[(&str, &str)]) -> Config {
+    let [app_url, crud_url, gateway_url] = upstreams;
+    let mut pairs = vec![
         ("MATCHLOG_DATA_DIR", data_dir.display().to_string()),
         ("MATCHLOG_SESSION_KEY", SESSION_KEY.into()),
         ("MATCHLOG_INTERNAL_KEY", INTERNAL_KEY.into()),
@@ -78,9 +80,11 @@ fn config(data_dir: &std::path::Path, app_url: &str, crud_url: &str, gateway_url
         ("MATCHLOG_GATEWAY_URL", gateway_url.into()),
         ("MATCHLOG_UPSTREAM_TIMEOUT_MS", "5000".into()),
     ];
+    pairs.extend(extra.iter().map(|(name, value)| (*name, value.to_string())));
     Config::from_lookup(|name| {
         pairs
             .iter()
+            .rev()
             .find(|(key, _)| *key == name)
             .map(|(_, value)| value.clone())
     })
@@ -88,6 +92,10 @@ fn config(data_dir: &std::path::Path, app_url: &str, crud_url: &str, gateway_url
 }
 
 async fn stack() -> Stack {
+    stack_with(&[]).await
+}
+
+async fn stack_with(extra: &[(&str, &str)]) -> Stack {
     let data_dir = std::env::temp_dir().join(format!("matchlog-lambda-{}", uuid::Uuid::new_v4()));
     let (app_listener, app_url) = listen().await;
     let (crud_listener, crud_url) = listen().await;
@@ -95,7 +103,7 @@ async fn stack() -> Stack {
     // No gateway here: a port that was free a moment ago, so a failover fails at once.
     let (gateway_listener, gateway_url) = listen().await;
     drop(gateway_listener);
-    let config = config(&data_dir, &app_url, &crud_url, &gateway_url);
+    let config = config(&data_dir, [&app_url, &crud_url, &gateway_url], extra);
     config.ensure_data_dir().unwrap();
     let app = app::build(&config).await.expect("app builds");
     let crud = crud::build(&config).await.expect("crud builds");
@@ -1016,6 +1024,46 @@ async fn two_set_cookies_in_one_answer_reach_the_browser_on_every_path() {
         let token = event.cookie(web::CSRF_COOKIE).unwrap();
         assert_eq!(field_value(&event.text(), "csrf"), Some(token), "{via:?}");
     }
+}
+
+// ----- the client address ----------------------------------------------------------------
+
+#[tokio::test]
+async fn sign_in_limits_count_an_events_source_address_as_tcp_counts_the_peer() {
+    let stack = stack_with(&[("MATCHLOG_SIGNIN_CLIENT_BURST", "2")]).await;
+    let attempt = |name: &str| {
+        Call::form(
+            "/signin",
+            &[
+                ("user_name", name),
+                ("user_pass", "wrong password"),
+                ("csrf", CSRF),
+            ],
+        )
+        .with_csrf_cookie()
+    };
+    let from = |call: &Call, ip: &str| {
+        let mut event = http_event(call);
+        event["requestContext"]["http"]["sourceIp"] = json!(ip);
+        event
+    };
+    // Over TCP every attempt comes from 127.0.0.1: the third is refused.
+    let mut statuses = Vec::new();
+    for name in ["Nobody_1", "Nobody_2", "Nobody_3"] {
+        statuses.push(send(&stack.web, &attempt(name), Via::Tcp).await.status);
+    }
+    assert_eq!(statuses, [401, 401, 429]);
+
+    // As events, API Gateway's sourceIp is the client: one address is refused the same way,
+    // and another one is not held back by it.
+    let mut statuses = Vec::new();
+    for name in ["Nobody_4", "Nobody_5", "Nobody_6"] {
+        let answer = as_event(&stack.web, from(&attempt(name), "198.51.100.4")).await;
+        statuses.push(answer.status);
+    }
+    assert_eq!(statuses, [401, 401, 429]);
+    let other = as_event(&stack.web, from(&attempt("Nobody_7"), "198.51.100.5")).await;
+    assert_eq!(other.status, 401);
 }
 
 // ----- app and crud: the credential between tiers ----------------------------------------

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use axum::Router;
 use axum::body::Body;
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{Response, StatusCode};
+use axum::http::{HeaderValue, Response, StatusCode};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent, service_fn};
 use serde::Serialize;
@@ -26,6 +26,7 @@ use tower::util::MapRequest;
 
 pub mod event;
 pub mod path;
+pub mod peer;
 
 /// What a Lambda binary's `main` does: telemetry, configuration from the environment,
 /// the tier's router from `build` (the same builder its TCP binary uses), then events
@@ -81,13 +82,18 @@ pub async fn run(router: Router) -> Result<(), lambda_http::Error> {
     lambda_http::lambda_runtime::run(handler).await
 }
 
-/// The router behind the step that gives it the client's path without the stage. The
-/// step wraps the router rather than being one of its layers, because a router's own
-/// layers run after it has matched the path.
+/// The router behind the step that gives a converted event what a TCP request has: the
+/// client's path without the stage, and the client's address. The step wraps the router
+/// rather than being one of its layers, because a router's own layers run after it has
+/// matched the path.
 pub type Adapted = MapRequest<Router, fn(lambda_http::Request) -> lambda_http::Request>;
 
 pub fn adapt(router: Router) -> Adapted {
-    router.map_request(path::route_request as fn(lambda_http::Request) -> lambda_http::Request)
+    router.map_request(as_over_tcp as fn(lambda_http::Request) -> lambda_http::Request)
+}
+
+fn as_over_tcp(request: lambda_http::Request) -> lambda_http::Request {
+    peer::with_source_addr(path::route_request(request))
 }
 
 /// One event through the router: tidied, converted, answered, and converted back into
@@ -127,7 +133,7 @@ fn unreadable_body() -> Response<Body> {
     *response.status_mut() = StatusCode::BAD_REQUEST;
     response.headers_mut().insert(
         CONTENT_TYPE,
-        "text/plain; charset=utf-8".parse().expect("a valid header"),
+        HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
 }
@@ -155,6 +161,9 @@ pub enum InvokeError {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
+    use axum::extract::ConnectInfo;
     use axum::http::Uri;
     use axum::routing::get;
     use serde_json::json;
@@ -231,6 +240,19 @@ mod tests {
             let body = body_of(echo_router(), http_event(raw_path, "", stage)).await;
             assert_eq!(body, seen, "{raw_path} on {stage}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_source_address_is_the_peer_as_the_socket_is_over_tcp() {
+        let router = Router::new().route(
+            "/games",
+            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
+        );
+        let body = body_of(router.clone(), rest_event("/games", "prod")).await;
+        assert_eq!(body, "203.0.113.9");
+        let mut event = http_event("/games", "", "$default");
+        event["requestContext"]["http"]["sourceIp"] = json!("2001:db8::7");
+        assert_eq!(body_of(router, event).await, "2001:db8::7");
     }
 
     #[tokio::test]
