@@ -464,6 +464,50 @@ mod suite {
         assert_eq!(store.list(game("apex"), user).await.unwrap().len(), 20);
     }
 
+    /// PC-01: `date`, `time`, `map`, `result` and the other catalog fields are DynamoDB
+    /// reserved words or may become ones. Every game's every field goes through a
+    /// conditional put, a read with a projection, an update in place (`SET` and `REMOVE`),
+    /// an update that moves the match (a new sort key, from the date), a query, a delete.
+    pub async fn every_catalog_field_passes_through_every_expression(store: Arc<dyn ResultStore>) {
+        let user = Uuid::new_v4();
+        let full = [
+            ("apex", apex("2026-11-01", 4)),
+            ("fortnite", fortnite_with_teammates("2026-11-01")),
+            ("hots", hots("2026-11-01", "win")),
+        ];
+        for (slug, fields) in full {
+            let g = game(slug);
+            let names: Vec<&str> = g.fields.iter().map(|f| f.name.as_str()).collect();
+            let mut keys: Vec<&str> = fields.keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            let mut expected = names.clone();
+            expected.sort_unstable();
+            assert_eq!(keys, expected, "{slug}: the sample sets every field");
+
+            let record = insert(&*store, g, user, fields.clone(), 1_000).await;
+            let read = store.get(g, user, record.id).await.unwrap();
+            assert_eq!(read.map(|m| m.fields), Some(fields.clone()), "{slug}");
+
+            let mut in_place = fields.clone();
+            in_place.insert("result".into(), json!("loss"));
+            if let Some(optional) = g.fields.iter().find(|f| f.optional) {
+                in_place.remove(&optional.name);
+            }
+            let updated = store.update(g, user, record.id, &in_place, 2_000).await;
+            assert_eq!(updated.unwrap().map(|m| m.fields), Some(in_place.clone()));
+
+            let mut moved = fields.clone();
+            moved.insert("date".into(), json!("2026-11-20"));
+            let updated = store.update(g, user, record.id, &moved, 3_000).await;
+            assert_eq!(updated.unwrap().map(|m| m.fields), Some(moved.clone()));
+
+            let listed = store.list(g, user).await.unwrap();
+            assert_eq!(listed.len(), 1, "{slug}");
+            assert_eq!(listed[0].fields, moved, "{slug}");
+            assert!(store.delete(g, user, record.id).await.unwrap(), "{slug}");
+        }
+    }
+
     pub async fn ping_answers(store: Arc<dyn ResultStore>) {
         store.ping().await.expect("a live store answers");
     }
@@ -474,6 +518,12 @@ fn fortnite(date: &str) -> Map<String, Json> {
         "date": date, "result": "loss", "kills": 2, "placement": 14, "mode": "duos",
         "teammates": [],
     }))
+}
+
+fn fortnite_with_teammates(date: &str) -> Map<String, Json> {
+    let mut fields = fortnite(date);
+    fields.insert("teammates".into(), json!(["Cy", "Di"]));
+    fields
 }
 
 fn ids(records: &[StoredMatch]) -> Vec<Uuid> {
@@ -497,6 +547,7 @@ macro_rules! run_suite {
             big_numbers_round_trip_exactly,
             delete_all_empties_every_game_of_that_user_only,
             concurrent_writes_and_reads_all_succeed,
+            every_catalog_field_passes_through_every_expression,
             ping_answers,
         );
     };
