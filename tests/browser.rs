@@ -81,6 +81,8 @@ async fn flows(tab: &mut Tab, stack: &Stack) {
     filter_by_a_legend(tab).await;
     edit_a_match(tab).await;
     delete_a_match_after_confirming(tab).await;
+    tab.open("/account").await;
+    tab.page("account", "Your account").await;
     tab.open("/games/no-such-game").await;
     tab.page("not-found", "Page not found").await;
     sign_out_closes_the_pages(tab).await;
@@ -172,7 +174,7 @@ async fn record_a_first_match(tab: &mut Tab, game: &str) {
         .await;
     tab.page(&format!("{game}-saved"), &format!("{label} results"))
         .await;
-    assert_eq!(tab.text(".notice").await, "Match saved.");
+    assert_eq!(tab.text(".notice").await, "Match saved. Record another");
     assert_eq!(tab.all("table.results tbody tr").await.len(), 1);
 }
 
@@ -229,15 +231,23 @@ async fn an_invalid_match_is_explained_beside_its_field(tab: &mut Tab) {
     tab.set("legend", "Wraith").await;
     tab.click_and_wait("form.match-form button[type=submit]")
         .await;
-    assert_eq!(tab.text(".notice").await, "Match saved.");
+    assert_eq!(tab.text(".notice").await, "Match saved. Record another");
 }
 
 async fn sort_and_page_sixty_matches(tab: &mut Tab) {
     tab.open("/games/apex").await;
     tab.page("apex-sixty", "Apex Legends results").await;
     assert_eq!(tab.text("#matches-heading").await, "Matches (60)");
-    assert_eq!(tab.text(".pager span").await, "Page 1 of 3");
+    assert_eq!(tab.text(".pager .page-of").await, "Page 1 of 3");
     assert_eq!(tab.all("table.results tbody tr").await.len(), 20);
+    let numbers = tab
+        .script("return [...document.querySelectorAll('.pager li a')].map(a => a.textContent);")
+        .await;
+    assert_eq!(
+        numbers,
+        json!(["Page 1", "Page 2", "Page 3"]),
+        "a link per page"
+    );
 
     let kills = tab.column_of("Kills").await;
     tab.click_and_wait(&format!("table.results thead th:nth-child({kills}) a"))
@@ -257,7 +267,7 @@ async fn sort_and_page_sixty_matches(tab: &mut Tab) {
     tab.page("apex-by-kills", "Apex Legends results").await;
 
     tab.click_and_wait(".pager a[rel=next]").await;
-    assert_eq!(tab.text(".pager span").await, "Page 2 of 3");
+    assert_eq!(tab.text(".pager .page-of").await, "Page 2 of 3");
     let second_page = tab.numbers(kills).await;
     assert_sorted(&second_page, false);
     assert!(
@@ -269,7 +279,7 @@ async fn sort_and_page_sixty_matches(tab: &mut Tab) {
     assert_eq!(tab.all("table.results tbody tr").await.len(), 20);
     assert!(tab.all(".pager a[rel=next]").await.is_empty());
     tab.click_and_wait(".pager a[rel=prev]").await;
-    assert_eq!(tab.text(".pager span").await, "Page 2 of 3");
+    assert_eq!(tab.text(".pager .page-of").await, "Page 2 of 3");
 
     let dates = tab.column_of("Date").await;
     tab.click_and_wait(&format!("table.results thead th:nth-child({dates}) a"))
@@ -283,8 +293,13 @@ async fn sort_and_page_sixty_matches(tab: &mut Tab) {
 
 async fn filter_by_a_legend(tab: &mut Tab) {
     tab.open("/games/apex").await;
+    tab.find("details.filters summary")
+        .await
+        .click()
+        .await
+        .expect("open the filters");
     tab.set("filter-legend", "Wraith").await;
-    tab.click_and_wait("form.filters button[type=submit]").await;
+    tab.click_and_wait(".filters button[type=submit]").await;
     tab.page("apex-filtered", "Apex Legends results").await;
     let legend = tab.column_of("Legend").await;
     let shown = tab.cells(legend).await;
@@ -292,7 +307,7 @@ async fn filter_by_a_legend(tab: &mut Tab) {
         !shown.is_empty() && shown.iter().all(|l| l == "Wraith"),
         "{shown:?}"
     );
-    tab.click_and_wait("form.filters .actions a").await;
+    tab.click_and_wait(".filters .actions a").await;
     assert_eq!(tab.text("#matches-heading").await, "Matches (60)");
 }
 
@@ -307,6 +322,7 @@ async fn edit_a_match(tab: &mut Tab) {
         "",
         "the stored values fill the form"
     );
+    assert_eq!(tab.text(".actions .danger-link").await, "Delete this match");
 
     tab.set("kills", "59").await;
     tab.click_and_wait("form.match-form button[type=submit]")
@@ -337,11 +353,11 @@ async fn delete_a_match_after_confirming(tab: &mut Tab) {
 
 async fn sign_out_closes_the_pages(tab: &mut Tab) {
     tab.open("/games").await;
-    let edit = tab
+    let results = tab
         .script("return document.querySelector('nav.games a').getAttribute('href');")
         .await;
     tab.click_and_wait("form.signout button").await;
-    tab.open(edit.as_str().expect("a link")).await;
+    tab.open(results.as_str().expect("a link")).await;
     let url = tab.client.current_url().await.expect("read the URL");
     assert_eq!(
         url.path(),
@@ -529,14 +545,23 @@ impl Tab {
             .unwrap_or_else(|err| panic!("open {path}: {err}"));
     }
 
-    /// Checks the page a flow arrived on: its title says where you are, axe finds nothing
-    /// serious, and a full-length screenshot is saved.
+    /// Checks the page a flow arrived on: its title says where you are, it fits the width,
+    /// axe finds nothing serious, and a full-length screenshot is saved.
     async fn page(&mut self, name: &str, heading: &str) {
         let title = self.title().await;
         assert_eq!(
             title,
             format!("{heading} · matchlog"),
             "the title of {name}"
+        );
+        // Wide tables scroll inside their frames; the page itself never scrolls sideways.
+        let sideways = self
+            .script("const d = document.documentElement; return d.scrollWidth - d.clientWidth;")
+            .await;
+        assert!(
+            sideways.as_i64() <= Some(0),
+            "{name} scrolls sideways by {sideways}px at {}px",
+            self.width
         );
         self.check_accessibility(name).await;
         self.screenshot(name).await;
@@ -648,10 +673,15 @@ impl Tab {
         field.send_keys(value).await.expect("type into a field");
     }
 
-    /// Fills a field by its name or id, choosing from a `<select>` or typing elsewhere.
+    /// Fills a field by its name or id: picks a radio button or an option of a `<select>`,
+    /// or types into anything else.
     async fn set(&self, name: &str, value: &str) {
-        let css = format!("[name='{name}'], #{name}");
-        let field = self.find(&css).await;
+        let radio = format!("input[type=radio][name='{name}'][value='{value}']");
+        if let Some(button) = self.all(&radio).await.into_iter().next() {
+            button.click().await.expect("pick a radio button");
+            return;
+        }
+        let field = self.find(&format!("[name='{name}'], #{name}")).await;
         if field.tag_name().await.expect("read a tag") == "select" {
             field
                 .select_by_value(value)
@@ -731,7 +761,6 @@ impl Tab {
     }
 
     async fn submit_with_enter(&self, name: &str) {
-        self.find(&format!("[name='{name}']")).await;
         self.mark().await;
         let field = self.find(&format!("[name='{name}']")).await;
         field

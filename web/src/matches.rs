@@ -23,6 +23,10 @@ use crate::views::{Chrome, DeleteView, Detail, FormField, MatchFormView, html};
 /// A form's values by field name, as submitted or as stored.
 type Values = HashMap<String, String>;
 
+/// Choice fields with at most this many options are radio buttons rather than a text
+/// field with suggestions (a result, a mode).
+const MAX_RADIOS: usize = 4;
+
 #[derive(Deserialize)]
 pub struct CsrfForm {
     #[serde(default)]
@@ -269,16 +273,18 @@ fn form_page(
     errors: &FieldErrors,
     form_error: Option<String>,
 ) -> Result<Response, WebError> {
-    let (heading, action, submit) = match mode {
+    let (heading, action, submit, delete_href) = match mode {
         Mode::New => (
             format!("New {} match", game.label),
             format!("/games/{}", game.slug),
             "Save match",
+            None,
         ),
         Mode::Edit(id) => (
             format!("Edit {} match", game.label),
             format!("/games/{}/{id}", game.slug),
             "Save changes",
+            Some(format!("/games/{}/{id}/delete", game.slug)),
         ),
     };
     let has_errors = !errors.is_empty() || form_error.is_some();
@@ -291,6 +297,7 @@ fn form_page(
         fields: form_fields(game, values, errors),
         has_errors,
         form_error,
+        delete_href,
     };
     let status = if has_errors {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -308,6 +315,7 @@ fn form_fields(game: &Game, values: &Values, errors: &FieldErrors) -> Vec<FormFi
                 name: field.name.clone(),
                 label: field.label.clone(),
                 kind: "choice",
+                wide: true,
                 value: values.get(&field.name).cloned().unwrap_or_default(),
                 error: errors.get(&field.name).cloned(),
                 options: Vec::new(),
@@ -317,11 +325,14 @@ fn form_fields(game: &Game, values: &Values, errors: &FieldErrors) -> Vec<FormFi
                 hint: String::new(),
             };
             match &field.kind {
-                FieldKind::Date => input.kind = "date",
+                FieldKind::Date => {
+                    input.kind = "date";
+                    input.wide = false;
+                }
                 FieldKind::Choice { options } => {
-                    // A short fixed list reads best as a select; longer ones get suggestions.
-                    input.kind = if field.name == "result" {
-                        "select"
+                    // A few options are one tap each; longer lists are typed with suggestions.
+                    input.kind = if options.len() <= MAX_RADIOS {
+                        "radio"
                     } else {
                         "choice"
                     };
@@ -329,12 +340,14 @@ fn form_fields(game: &Game, values: &Values, errors: &FieldErrors) -> Vec<FormFi
                 }
                 FieldKind::Whole { min, max, .. } => {
                     input.kind = "number";
+                    input.wide = false;
                     input.min = min.to_string();
                     input.max = max.to_string();
                 }
                 FieldKind::Duration { .. } => {
                     input.kind = "duration";
-                    input.hint = "Minutes and seconds, like 12:34.".into();
+                    input.wide = false;
+                    input.hint = "Minutes:seconds, like 12:34.".into();
                 }
                 FieldKind::Names { max_items } => {
                     input.kind = "names";

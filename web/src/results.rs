@@ -14,8 +14,8 @@ use crate::extract::{PagePath, QueryPairs};
 use crate::session::SignedIn;
 use crate::urls::with_query;
 use crate::views::{
-    BreakdownRowView, BreakdownView, Chrome, Column, Filter, FilterOption, GameCard, GamesView,
-    Listing, ResultsView, Row, TotalView, html,
+    BreakdownRowView, BreakdownView, Cell, Chrome, Column, Filter, FilterOption, GameCard,
+    GameRecord, GamesView, Listing, PageLink, ResultsView, Row, TotalView, html,
 };
 
 /// Query keys that each link sets afresh rather than carrying over.
@@ -34,17 +34,15 @@ pub fn notice(value: Option<&str>) -> Option<&'static str> {
     }
 }
 
-/// `GET /games`: a card per catalog game.
+/// `GET /games`: a card per catalog game, with how the player is doing in it.
 pub async fn list_games(
     State(state): State<WebState>,
     user: SignedIn,
     query: QueryPairs,
 ) -> Result<Response, WebError> {
-    let games = state
-        .catalog
-        .games()
-        .iter()
-        .map(|game| GameCard {
+    let mut games = Vec::new();
+    for game in state.catalog.games() {
+        games.push(GameCard {
             slug: game.slug.clone(),
             label: game.label.clone(),
             fields: game
@@ -53,14 +51,40 @@ pub async fn list_games(
                 .map(|field| field.label.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-        })
-        .collect();
+            record: game_record(&state, &user, game).await,
+        });
+    }
     let view = GamesView {
         chrome: Chrome::signed_in(&user, "Your games", None),
         notice: notice(query.get("notice")),
         games,
     };
     Ok(html(&view)?.into_response())
+}
+
+/// A game's match count, win rate and latest date: one one-item page from crud. The page
+/// still shows without them when crud cannot answer; the numbers are a convenience.
+async fn game_record(state: &WebState, user: &SignedIn, game: &Game) -> Option<GameRecord> {
+    let newest_first = [("per_page".to_string(), "1".to_string())];
+    match state
+        .crud
+        .list(user.context(), &game.slug, &newest_first)
+        .await
+    {
+        Ok(list) => Some(GameRecord {
+            matches: list.stats.matches,
+            win_rate: win_rate(list.stats.wins, list.stats.matches),
+            last_played: list
+                .items
+                .first()
+                .and_then(|record| record.fields.get("date"))
+                .map(|date| raw_text(Some(date))),
+        }),
+        Err(err) => {
+            tracing::warn!(game = %game.slug, error = %err, "game card numbers unavailable");
+            None
+        }
+    }
 }
 
 /// `GET /games/{game}`: the query goes to `crud` as the browser sent it.
@@ -107,6 +131,7 @@ fn results_view(user: &SignedIn, game: &Game, query: &QueryPairs) -> ResultsView
         slug: game.slug.clone(),
         label: game.label.clone(),
         notice: notice(query.get("notice")),
+        saved: query.get("notice") == Some("saved"),
         query_error: None,
         filters,
         from: value("from"),
@@ -169,6 +194,18 @@ fn listing(game: &Game, list: &MatchList, query: &QueryPairs) -> Listing {
         pages: list.pages,
         prev_href: (list.page > 1).then(|| page_href(list.page - 1)),
         next_href: (list.page < list.pages).then(|| page_href(list.page + 1)),
+        page_links: page_numbers(list.page, list.pages)
+            .into_iter()
+            .map(|number| PageLink {
+                number,
+                href: if number == 0 {
+                    String::new()
+                } else {
+                    page_href(number)
+                },
+                current: number == list.page,
+            })
+            .collect(),
         matches: stats.matches,
         wins: stats.wins,
         win_rate: win_rate(stats.wins, stats.matches),
@@ -205,8 +242,27 @@ fn columns(game: &Game, list: &MatchList, base: &str, kept: &[(&str, &str)]) -> 
         .collect()
 }
 
+/// Pages to offer by number: the first, the last and two either side of the current one;
+/// `0` stands for the pages left out between them.
+fn page_numbers(current: u32, pages: u32) -> Vec<u32> {
+    let mut numbers = Vec::new();
+    for number in 1..=pages {
+        let near = number.abs_diff(current) <= 2;
+        if number == 1 || number == pages || near {
+            match numbers.last() {
+                // A gap of one page shows that page rather than a mark standing for it.
+                Some(&last) if last + 2 == number => numbers.push(last + 1),
+                Some(&last) if last + 2 < number => numbers.push(0),
+                _ => {}
+            }
+            numbers.push(number);
+        }
+    }
+    numbers
+}
+
 fn row(game: &Game, record: &MatchRecord) -> Row {
-    let cells = match game.decode(&record.fields) {
+    let texts: Vec<String> = match game.decode(&record.fields) {
         Ok(fields) => game
             .fields
             .iter()
@@ -226,11 +282,38 @@ fn row(game: &Game, record: &MatchRecord) -> Row {
                 .collect()
         }
     };
+    let summary = texts
+        .iter()
+        .filter(|text| !text.is_empty())
+        .take(3)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    let cells = game
+        .fields
+        .iter()
+        .zip(texts)
+        .map(|(field, text)| Cell {
+            class: cell_class(&field.name, &field.kind, &text),
+            text,
+        })
+        .collect();
     let base = format!("/games/{}/{}", game.slug, record.id);
     Row {
         cells,
         edit_href: format!("{base}/edit"),
         delete_href: format!("{base}/delete"),
+        summary,
+    }
+}
+
+/// Numbers line up on the right; a result reads as a badge.
+fn cell_class(name: &str, kind: &FieldKind, text: &str) -> &'static str {
+    match kind {
+        FieldKind::Whole { .. } | FieldKind::Duration { .. } => "num",
+        FieldKind::Choice { .. } if name == "result" && text.eq_ignore_ascii_case("win") => "win",
+        FieldKind::Choice { .. } if name == "result" => "loss",
+        _ => "",
     }
 }
 
@@ -299,6 +382,32 @@ mod tests {
         assert_eq!(notice(Some("deleted")), Some("Match deleted."));
         assert_eq!(notice(Some("<script>")), None);
         assert_eq!(notice(None), None);
+    }
+
+    #[test]
+    fn pagers_offer_the_ends_and_the_pages_near_the_current_one() {
+        assert_eq!(page_numbers(1, 1), vec![1]);
+        assert_eq!(page_numbers(1, 3), vec![1, 2, 3]);
+        assert_eq!(page_numbers(1, 9), vec![1, 2, 3, 0, 9]);
+        assert_eq!(page_numbers(5, 9), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(page_numbers(6, 12), vec![1, 0, 4, 5, 6, 7, 8, 0, 12]);
+        assert_eq!(page_numbers(12, 12), vec![1, 0, 10, 11, 12]);
+    }
+
+    #[test]
+    fn results_read_as_badges_and_numbers_line_up() {
+        let choice = FieldKind::Choice {
+            options: vec!["win".into(), "loss".into()],
+        };
+        assert_eq!(cell_class("result", &choice, "win"), "win");
+        assert_eq!(cell_class("result", &choice, "loss"), "loss");
+        assert_eq!(cell_class("mode", &choice, "win"), "");
+        let whole = FieldKind::Whole {
+            min: 0,
+            max: 9,
+            range_by: None,
+        };
+        assert_eq!(cell_class("kills", &whole, "3"), "num");
     }
 
     #[test]

@@ -105,6 +105,16 @@ pub struct GameCard {
     pub slug: String,
     pub label: String,
     pub fields: String,
+    /// How the player is doing in this game; `None` when the numbers could not be had.
+    pub record: Option<GameRecord>,
+}
+
+/// A game card's numbers.
+pub struct GameRecord {
+    pub matches: u64,
+    pub win_rate: String,
+    /// The date of the latest match, when there is one.
+    pub last_played: Option<String>,
 }
 
 #[derive(Template)]
@@ -124,9 +134,24 @@ pub struct Column {
 }
 
 pub struct Row {
-    pub cells: Vec<String>,
+    pub cells: Vec<Cell>,
     pub edit_href: String,
     pub delete_href: String,
+    /// Names the row in its links' accessible names ("Edit the match of 2026-12-04").
+    pub summary: String,
+}
+
+/// One table cell and how it is set: `num` right-aligned, `win`/`loss` as a badge.
+pub struct Cell {
+    pub text: String,
+    pub class: &'static str,
+}
+
+/// A link in the pager: a page number, or a gap (`number == 0`) between distant pages.
+pub struct PageLink {
+    pub number: u32,
+    pub href: String,
+    pub current: bool,
 }
 
 /// A filter `<select>` for one choice field.
@@ -169,6 +194,7 @@ pub struct Listing {
     pub pages: u32,
     pub prev_href: Option<String>,
     pub next_href: Option<String>,
+    pub page_links: Vec<PageLink>,
     pub matches: u64,
     pub wins: u64,
     pub win_rate: String,
@@ -184,6 +210,8 @@ pub struct ResultsView {
     pub slug: String,
     pub label: String,
     pub notice: Option<&'static str>,
+    /// After a save, the notice offers to record another match.
+    pub saved: bool,
     /// crud's plain message for a sort, filter or page it could not use.
     pub query_error: Option<String>,
     pub filters: Vec<Filter>,
@@ -200,8 +228,10 @@ pub struct ResultsView {
 pub struct FormField {
     pub name: String,
     pub label: String,
-    /// `select`, `choice`, `number`, `date`, `duration` or `names`.
+    /// `radio`, `choice`, `number`, `date`, `duration` or `names`.
     pub kind: &'static str,
+    /// Takes the form's full width; short inputs share a row.
+    pub wide: bool,
     pub value: String,
     pub error: Option<String>,
     pub options: Vec<String>,
@@ -212,7 +242,7 @@ pub struct FormField {
 }
 
 impl FormField {
-    /// Whether `option` is the current value of a `<select>`.
+    /// Whether `option` is the current value of a group of radio buttons.
     pub fn is_selected(&self, option: &str) -> bool {
         self.value.eq_ignore_ascii_case(option)
     }
@@ -229,6 +259,8 @@ pub struct MatchFormView {
     pub fields: Vec<FormField>,
     pub has_errors: bool,
     pub form_error: Option<String>,
+    /// On the edit form, the way to delete the match instead.
+    pub delete_href: Option<String>,
 }
 
 pub struct Detail {

@@ -66,7 +66,13 @@ impl<'a> Generator<'a> {
                 values.insert(field.name.clone(), value);
             }
         }
-        for field in &self.game.fields {
+        // The placement next: kills, damage and time follow from it.
+        let (placement, others): (Vec<&Field>, Vec<&Field>) = self
+            .game
+            .fields
+            .iter()
+            .partition(|field| field.name == "placement");
+        for field in placement.into_iter().chain(others) {
             if let Some(value) = self.number_or_names(rng, field, &values) {
                 values.insert(field.name.clone(), value);
             }
@@ -168,9 +174,10 @@ impl<'a> Generator<'a> {
             "placement" if won => min,
             // Losses spread over the field, the top half more often than the bottom.
             "placement" => min + 1 + ((max - min) as f64 * rng.random::<f64>().powf(1.4)) as i64,
+            // Most of a battle royale's kills come to those who last.
             "kills" if self.battle_royale => {
-                let mean = 0.5 + 7.0 * standing;
-                (mean * rng.random_range(0.2..1.6)).round() as i64
+                let mean = 0.3 + 4.5 * standing * standing;
+                (mean * rng.random_range(0.2..1.8)).round() as i64
             }
             "kills" => rng.random_range(0..=6) + if won { 3 } else { 0 },
             "deaths" => rng.random_range(0..=5) + if won { 0 } else { 3 },
@@ -283,6 +290,16 @@ mod tests {
             .filter(|m| favourites.contains(&m["legend"]))
             .count();
         assert!(on_favourites > 200, "{on_favourites} of 400 on favourites");
+        let kills = |wanted: &str| -> f64 {
+            let picked: Vec<f64> = matches
+                .iter()
+                .filter(|m| (m["result"] == "win") == (wanted == "win"))
+                .map(|m| m["kills"].parse::<f64>().unwrap())
+                .collect();
+            picked.iter().sum::<f64>() / picked.len() as f64
+        };
+        assert!(kills("win") > 2.0 * kills("loss"), "winners kill more");
+        assert!((1.0..4.0).contains(&kills("loss")), "{} a loss", kills("loss"));
         let wins = matches.iter().filter(|m| m["result"] == "win").count();
         assert!((10..120).contains(&wins), "{wins} wins of 400");
         assert!(

@@ -621,7 +621,7 @@ async fn a_match_is_recorded_listed_edited_and_deleted_through_the_forms() {
         "<label for=\"f-kills\">Kills</label>",
         "type=\"number\"",
         "<datalist id=\"o-legend\">",
-        "<select id=\"f-result\" name=\"result\"",
+        "type=\"radio\" name=\"result\" value=\"win\"",
         "placeholder=\"12:34\"",
         &format!("value=\"{}\"", today()),
         "value=\"trios\"",
