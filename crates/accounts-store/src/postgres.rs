@@ -6,13 +6,16 @@
 //! (launchbadge/sqlx#1137).
 
 use std::str::FromStr as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use shared::tokens::unix_now;
 use shared::username::Username;
 use sqlx::Row as _;
+use sqlx::migrate::MigrateError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use crate::error::is_name_taken;
@@ -21,10 +24,16 @@ use crate::{AccountRecord, AccountStore, SessionOwner, StoreError, StoreSettings
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Set once the schema is known to be current: migrations run on first contact.
+    schema: Arc<OnceCell<()>>,
 }
 
 impl PostgresStore {
-    /// Connects to the database that `settings.url` names and migrates it.
+    /// A store on the database that `settings.url` names, migrated when it answers.
+    ///
+    /// A database that does not answer yet (a tier that starts before it, or during an
+    /// outage) is not an error: the tier starts, reports itself not ready, and migrates
+    /// on first contact. A database that answers and refuses is an error.
     pub async fn connect(settings: &StoreSettings) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(&settings.url)
             .map_err(|err| StoreError::internal("read the PostgreSQL URL", err))?
@@ -32,20 +41,55 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(settings.pool_size)
             .acquire_timeout(settings.acquire_timeout)
-            .connect_with(options)
-            .await
-            .map_err(failed("connect to PostgreSQL"))?;
-        // The migrator holds an advisory lock, so tiers starting together migrate once.
-        crate::migrations::postgres()
-            .run(&pool)
-            .await
-            .map_err(|err| StoreError::internal("migrate the PostgreSQL schema", err))?;
-        Ok(Self { pool })
+            .connect_lazy_with(options);
+        let store = Self {
+            pool,
+            schema: Arc::default(),
+        };
+        match store.schema().await {
+            Ok(()) => Ok(store),
+            Err(err @ StoreError::Unavailable { .. }) => {
+                tracing::warn!(error = %err, "PostgreSQL does not answer yet; starting anyway");
+                Ok(store)
+            }
+            Err(err) => Err(err),
+        }
     }
 
     /// The pool, for tests that look at rows directly.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Brings the schema up to date once; every operation waits for it. The migrator holds
+    /// an advisory lock, so tiers starting together migrate once. It runs as a task of its
+    /// own so that a caller giving up (a timeout, a closed connection) never cuts it short
+    /// while it holds that lock.
+    async fn schema(&self) -> Result<(), StoreError> {
+        if self.schema.initialized() {
+            return Ok(());
+        }
+        let store = self.clone();
+        let migrating = tokio::spawn(async move {
+            let migrate = || async {
+                crate::migrations::postgres()
+                    .run(&store.pool)
+                    .await
+                    .map_err(migration_failed)
+            };
+            store.schema.get_or_try_init(migrate).await.map(drop)
+        });
+        migrating
+            .await
+            .map_err(|err| StoreError::internal("migrate the PostgreSQL schema", err))?
+    }
+}
+
+fn migration_failed(err: MigrateError) -> StoreError {
+    const ACTION: &str = "migrate the PostgreSQL schema";
+    match err {
+        MigrateError::Execute(err) => StoreError::from_sqlx(ACTION, err, transient),
+        other => StoreError::internal(ACTION, other),
     }
 }
 
@@ -90,6 +134,7 @@ impl AccountStore for PostgresStore {
         name: &Username,
         password_hash: &str,
     ) -> Result<AccountRecord, StoreError> {
+        self.schema().await?;
         let record = AccountRecord {
             id,
             user_name: name.as_str().to_string(),
@@ -120,6 +165,7 @@ impl AccountStore for PostgresStore {
         &self,
         canonical_name: &str,
     ) -> Result<Option<AccountRecord>, StoreError> {
+        self.schema().await?;
         let row = sqlx::query(
             "SELECT id::text AS id, user_name, canonical_name, password_hash, created_at
              FROM accounts WHERE canonical_name = $1",
@@ -132,6 +178,7 @@ impl AccountStore for PostgresStore {
     }
 
     async fn account(&self, user_id: Uuid) -> Result<Option<AccountRecord>, StoreError> {
+        self.schema().await?;
         let row = sqlx::query(
             "SELECT id::text AS id, user_name, canonical_name, password_hash, created_at
              FROM accounts WHERE id = $1::uuid",
@@ -149,6 +196,7 @@ impl AccountStore for PostgresStore {
         password_hash: &str,
         keep_digest: &str,
     ) -> Result<bool, StoreError> {
+        self.schema().await?;
         let mut tx = self
             .pool
             .begin()
@@ -179,6 +227,7 @@ impl AccountStore for PostgresStore {
         user_id: Uuid,
         expires_at: i64,
     ) -> Result<(), StoreError> {
+        self.schema().await?;
         sqlx::query(
             "INSERT INTO sessions (token_digest, user_id, created_at, expires_at)
              VALUES ($1, $2::uuid, $3, $4)",
@@ -198,6 +247,7 @@ impl AccountStore for PostgresStore {
         token_digest: &str,
         now: i64,
     ) -> Result<Option<SessionOwner>, StoreError> {
+        self.schema().await?;
         let row = sqlx::query(
             "SELECT s.user_id::text AS user_id, a.user_name, s.expires_at
              FROM sessions s JOIN accounts a ON a.id = s.user_id
@@ -221,6 +271,7 @@ impl AccountStore for PostgresStore {
     }
 
     async fn delete_session(&self, token_digest: &str) -> Result<(), StoreError> {
+        self.schema().await?;
         sqlx::query("DELETE FROM sessions WHERE token_digest = $1")
             .bind(token_digest)
             .execute(&self.pool)
@@ -234,6 +285,7 @@ impl AccountStore for PostgresStore {
         user_id: Uuid,
         keep_digest: &str,
     ) -> Result<u64, StoreError> {
+        self.schema().await?;
         let done =
             sqlx::query("DELETE FROM sessions WHERE user_id = $1::uuid AND token_digest <> $2")
                 .bind(user_id.to_string())
@@ -245,6 +297,7 @@ impl AccountStore for PostgresStore {
     }
 
     async fn delete_account(&self, user_id: Uuid) -> Result<bool, StoreError> {
+        self.schema().await?;
         let mut tx = self
             .pool
             .begin()
@@ -269,9 +322,13 @@ impl AccountStore for PostgresStore {
 
     /// Bounded by [`PING_BUDGET`], whatever the acquire timeout: see there.
     async fn ping(&self) -> Result<(), StoreError> {
-        let query = sqlx::query("SELECT 1").execute(&self.pool);
-        match tokio::time::timeout(PING_BUDGET, query).await {
-            Ok(outcome) => outcome.map(drop).map_err(failed("ping PostgreSQL")),
+        let check = async {
+            self.schema().await?;
+            let query = sqlx::query("SELECT 1").execute(&self.pool).await;
+            query.map(drop).map_err(failed("ping PostgreSQL"))
+        };
+        match tokio::time::timeout(PING_BUDGET, check).await {
+            Ok(outcome) => outcome,
             Err(_) => Err(StoreError::Unavailable {
                 action: "ping PostgreSQL",
                 source: format!("no answer within {PING_BUDGET:?}").into(),
