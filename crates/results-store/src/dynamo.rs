@@ -81,6 +81,17 @@ fn timeouts() -> TimeoutConfig {
 /// other path shares.
 const PING_BUDGET: Duration = Duration::from_millis(300);
 
+/// For creating tables, which no user waits on: a fresh local server or a busy control
+/// plane may take seconds to answer.
+fn patient() -> aws_sdk_dynamodb::config::Builder {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(Duration::from_secs(20))
+        .operation_timeout(Duration::from_secs(60))
+        .build();
+    aws_sdk_dynamodb::config::Builder::new().timeout_config(timeouts)
+}
+
 /// For the ping: one attempt, no retries, within [`PING_BUDGET`].
 fn fail_fast() -> aws_sdk_dynamodb::config::Builder {
     let timeouts = TimeoutConfig::builder()
@@ -174,7 +185,15 @@ impl DynamoStore {
     }
 
     async fn table_exists(&self, table: &str) -> Result<bool, StoreError> {
-        match self.client.describe_table().table_name(table).send().await {
+        let described = self
+            .client
+            .describe_table()
+            .table_name(table)
+            .customize()
+            .config_override(patient())
+            .send()
+            .await;
+        match described {
             Ok(_) => Ok(true),
             Err(err) if err.code() == Some("ResourceNotFoundException") => Ok(false),
             Err(err) => Err(classify("describe a results table", err)),
@@ -205,6 +224,8 @@ impl DynamoStore {
             .attribute_definitions(attribute(SK)?)
             .key_schema(key(PK, KeyType::Hash)?)
             .key_schema(key(SK, KeyType::Range)?)
+            .customize()
+            .config_override(patient())
             .send()
             .await;
         match outcome {
@@ -223,6 +244,8 @@ impl DynamoStore {
                 .client
                 .describe_table()
                 .table_name(table)
+                .customize()
+                .config_override(patient())
                 .send()
                 .await
                 .map_err(|err| classify("wait for a results table", err))?;
