@@ -864,7 +864,7 @@ async fn a_postgresql_outage_gives_an_error_page_no_failover_and_nothing_half_wr
         ProductionStores::create_with(&cluster.admin_url(), &support::dynamodb_url(), "pg-out")
             .await;
     let settings = [("MATCHLOG_DB_ACQUIRE_TIMEOUT_MS", "500")];
-    let stack = Stack::start_with(&stores.with(&settings)).await;
+    let mut stack = Stack::start_with(&stores.with(&settings)).await;
     let ann = stack.browser();
     ann.sign_up("Ann", PASSWORD)
         .await
@@ -897,6 +897,26 @@ async fn a_postgresql_outage_gives_an_error_page_no_failover_and_nothing_half_wr
         started.elapsed()
     );
     assert_outage_is_reported_without_failover(&stack, Tier::App, &pages).await;
+
+    // app also starts while its database is down: alive, not ready, for the store's sake.
+    stack.kill(Tier::App);
+    stack.launch(Tier::App);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let not_ready = loop {
+        if let Ok(response) = reqwest::get(format!("{}/health/ready", stack.app_url)).await {
+            break (
+                response.status(),
+                response.json::<Json>().await.unwrap_or_default(),
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "app did not start without its database"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let unavailable = json!({"status": "unavailable", "reason": "store"});
+    assert_eq!(not_ready, (StatusCode::SERVICE_UNAVAILABLE, unavailable));
 
     cluster.resume();
     wait_until_ready(&stack, Tier::App).await;

@@ -742,3 +742,12 @@ impl ProductionStores {
         pairs
     }
 }
+
+impl Stack {
+    /// Starts one tier again on its port without waiting for it to be ready (it may be
+    /// meant to start while its store is down).
+    pub fn launch(&mut self, tier: Tier) {
+        let child = self.spawn(tier);
+        self.processes.push((tier, child));
+    }
+}
