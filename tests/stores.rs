@@ -807,6 +807,17 @@ impl Moto {
         }
     }
 
+    /// Sends `signal` (`STOP`, `CONT`) to the server.
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("moto is running");
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} moto");
+    }
+
     /// Kills the server, as a crash would (its in-memory tables go with it).
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -822,11 +833,30 @@ impl Drop for Moto {
     }
 }
 
+/// What web's health view said before an outage.
+struct Before {
+    app_switches: u64,
+    crud_switches: u64,
+    gateway_calls: u64,
+}
+
+impl Before {
+    async fn read(stack: &Stack) -> Before {
+        Before {
+            app_switches: upstream(stack, "app").await.1,
+            crud_switches: upstream(stack, "crud").await.1,
+            gateway_calls: upstream(stack, "gateway").await.2,
+        }
+    }
+}
+
 /// While a store is down: the error page, readiness, and no failover to the gateway.
-async fn assert_outage_is_reported_without_failover(stack: &Stack, tier: Tier, pages: &[Page]) {
-    let (_, app_switches, _) = upstream(stack, "app").await;
-    let (_, crud_switches, _) = upstream(stack, "crud").await;
-    let (_, _, gateway_calls) = upstream(stack, "gateway").await;
+async fn assert_outage_is_reported_without_failover(
+    stack: &Stack,
+    tier: Tier,
+    pages: &[Page],
+    before: Before,
+) {
     for (i, page) in pages.iter().enumerate() {
         assert_unavailable_page(page, &format!("request {i} during the outage"));
     }
@@ -845,13 +875,14 @@ async fn assert_outage_is_reported_without_failover(stack: &Stack, tier: Tier, p
     }
     // Several probe rounds: the tier answers, so it stays in use.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    for (name, switches) in [("app", app_switches), ("crud", crud_switches)] {
+    let switches = [("app", before.app_switches), ("crud", before.crud_switches)];
+    for (name, switches) in switches {
         let (up, now, _) = upstream(stack, name).await;
         assert!(up, "web took {name} out of use for a store outage");
         assert_eq!(now, switches, "{name} switched");
     }
     let (_, _, calls) = upstream(stack, "gateway").await;
-    assert_eq!(calls, gateway_calls, "nothing went to the gateway");
+    assert_eq!(calls, before.gateway_calls, "nothing went to the gateway");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -878,6 +909,7 @@ async fn a_postgresql_outage_gives_an_error_page_no_failover_and_nothing_half_wr
     let bo = stack.browser();
     let sign_up_csrf = bo.get("/signup").await.csrf();
 
+    let before = Before::read(&stack).await;
     cluster.stop();
     let started = Instant::now();
     let sign_up = [
@@ -896,7 +928,7 @@ async fn a_postgresql_outage_gives_an_error_page_no_failover_and_nothing_half_wr
         "{:?}",
         started.elapsed()
     );
-    assert_outage_is_reported_without_failover(&stack, Tier::App, &pages).await;
+    assert_outage_is_reported_without_failover(&stack, Tier::App, &pages, before).await;
 
     // app also starts while its database is down: alive, not ready, for the store's sake.
     stack.kill(Tier::App);
@@ -958,6 +990,7 @@ async fn a_dynamodb_outage_gives_an_error_page_no_failover_and_nothing_half_writ
         .assert_redirect_to("/games/apex");
     let form = ann.get("/games/fortnite/new").await;
 
+    let before = Before::read(&stack).await;
     moto.kill();
     let started = Instant::now();
     let mut failed_write = valid_match("fortnite");
@@ -971,7 +1004,7 @@ async fn a_dynamodb_outage_gives_an_error_page_no_failover_and_nothing_half_writ
         "{:?}",
         started.elapsed()
     );
-    assert_outage_is_reported_without_failover(&stack, Tier::Crud, &pages).await;
+    assert_outage_is_reported_without_failover(&stack, Tier::Crud, &pages, before).await;
 
     // moto keeps its tables in memory: back, it is empty, and the tables are made again
     // as an operator would.
@@ -987,4 +1020,76 @@ async fn a_dynamodb_outage_gives_an_error_page_no_failover_and_nothing_half_writ
         .assert_redirect_to("/games/fortnite");
     assert_eq!(ann.match_ids("fortnite").await.len(), 1);
     assert_eq!(ann.match_ids("apex").await.len(), 0, "moto came back empty");
+}
+
+/// A DynamoDB endpoint that takes connections and never answers (moto frozen with
+/// SIGSTOP, as a network black hole looks): crud gives up before web does, so web shows
+/// the error page instead of failing over. Thawed, moto still has its tables, and the
+/// write that was cut off is either wholly there or absent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_dynamodb_gives_an_error_page_no_failover_and_nothing_half_written() {
+    if support::local_only() {
+        return;
+    }
+    let moto = Moto::start();
+    let stores =
+        ProductionStores::create_with(&support::postgres_admin_url(), &moto.url(), "ddb-hang")
+            .await;
+    let stack = Stack::start_with(&stores.with(&[])).await;
+    let ann = stack.browser();
+    ann.sign_up("Ann", PASSWORD)
+        .await
+        .assert_redirect_to("/games");
+    ann.record("apex", &pairs(&valid_match("apex")))
+        .await
+        .assert_redirect_to("/games/apex");
+    let form = ann.get("/games/hots/new").await;
+    let mut cut_off = valid_match("hots");
+    cut_off.push(("csrf", form.csrf()));
+
+    let before = Before::read(&stack).await;
+    moto.signal("STOP");
+    let started = Instant::now();
+    let pages = vec![
+        ann.get("/games/apex").await,
+        ann.post("/games/hots", &pairs(&cut_off)).await,
+    ];
+    let took = started.elapsed();
+    let outcome = std::panic::AssertUnwindSafe(assert_outage_is_reported_without_failover(
+        &stack,
+        Tier::Crud,
+        &pages,
+        before,
+    ));
+    let outcome = futures::FutureExt::catch_unwind(outcome).await;
+    moto.signal("CONT");
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    assert!(took < Duration::from_secs(12), "{took:?}");
+
+    wait_until_ready(&stack, Tier::Crud).await;
+    assert_eq!(
+        ann.match_ids("apex").await.len(),
+        1,
+        "the tables kept their data"
+    );
+    let hots = ann.match_ids("hots").await;
+    assert!(hots.len() <= 1, "{hots:?}");
+    if let Some(id) = hots.first() {
+        let edit = ann.get(&format!("/games/hots/{id}/edit")).await;
+        assert_eq!(edit.status, StatusCode::OK);
+        for (field, value) in valid_match("hots") {
+            let shown = support::field_value(&edit.body, field);
+            assert!(
+                shown.as_deref() == Some(value.as_str()) || edit.body.contains(&value),
+                "{field} of the cut-off write is not whole:\n{}",
+                edit.body
+            );
+        }
+    }
+    ann.record("hots", &pairs(&valid_match("hots")))
+        .await
+        .assert_redirect_to("/games/hots");
+    assert_eq!(ann.match_ids("hots").await.len(), hots.len() + 1);
 }
