@@ -15,7 +15,7 @@ use crate::api::{
     SESSION_HEADER, SessionInfo,
 };
 use crate::tokens::{KeyRing, mint_credential, unix_now};
-use crate::upstream::{Side, Upstreams};
+use crate::upstream::{Endpoint, Side, Upstreams, answers_live};
 
 /// Why a call to another tier did not give the answer asked for.
 #[derive(Debug, thiserror::Error)]
@@ -74,11 +74,24 @@ enum Retry {
 enum Failure {
     /// The tier never saw the request.
     NotSent(String),
-    /// The request may have reached the tier.
+    /// The request may have reached the tier, and the connection broke.
     MaybeSent(String),
+    /// The request may have reached the tier, and no answer came in time.
+    TimedOut(String),
     /// The tier answered that it cannot serve now (its store is down). The other path
     /// shares that store, so neither a retry nor a switch would help.
     Declined(String),
+}
+
+impl Failure {
+    fn detail(&self) -> String {
+        match self {
+            Failure::NotSent(detail)
+            | Failure::MaybeSent(detail)
+            | Failure::TimedOut(detail)
+            | Failure::Declined(detail) => detail.clone(),
+        }
+    }
 }
 
 /// A client for one side of the system, with the credential and the request id on
@@ -141,43 +154,89 @@ impl TierClient {
     }
 
     async fn send(&self, call: Call<'_>) -> Result<reqwest::Response, CallError> {
-        let unavailable = |detail: String| CallError::Unavailable {
-            tier: self.tier,
-            detail,
-        };
         match &self.targets {
             Targets::Fixed(base_url) => match self.attempt(base_url, &call).await {
                 Ok(outcome) => outcome,
-                Err(
-                    Failure::NotSent(detail)
-                    | Failure::MaybeSent(detail)
-                    | Failure::Declined(detail),
-                ) => Err(unavailable(detail)),
+                Err(failure) => Err(self.unavailable(failure.detail())),
             },
-            Targets::Routed { upstreams, side } => {
-                let [first, second] = upstreams.route(*side);
-                first.count_call(*side);
-                let detail = match self.attempt(&first.base_url, &call).await {
-                    Ok(outcome) => return outcome,
-                    Err(Failure::Declined(detail)) => return Err(unavailable(detail)),
-                    Err(Failure::MaybeSent(detail)) if call.retry == Retry::IfNotSent => {
-                        first.mark_down(&detail);
-                        return Err(unavailable(detail));
-                    }
-                    Err(Failure::NotSent(detail) | Failure::MaybeSent(detail)) => detail,
-                };
-                first.mark_down(&detail);
-                tracing::warn!(from = first.name, to = second.name, reason = %detail, "retrying a call on the other path");
-                second.count_call(*side);
-                match self.attempt(&second.base_url, &call).await {
-                    Ok(outcome) => outcome,
-                    Err(Failure::NotSent(detail) | Failure::MaybeSent(detail)) => {
-                        second.mark_down(&detail);
-                        Err(unavailable(detail))
-                    }
-                    Err(Failure::Declined(detail)) => Err(unavailable(detail)),
-                }
+            Targets::Routed { upstreams, side } => self.send_routed(upstreams, *side, &call).await,
+        }
+    }
+
+    /// Tries the endpoint the rules pick, then, after a failure that allows it, the other
+    /// path.
+    async fn send_routed(
+        &self,
+        upstreams: &Arc<Upstreams>,
+        side: Side,
+        call: &Call<'_>,
+    ) -> Result<reqwest::Response, CallError> {
+        let [first, second] = upstreams.route(side);
+        first.count_call(side);
+        let failure = match self.attempt(&first.base_url, call).await {
+            Ok(outcome) => return outcome,
+            Err(Failure::Declined(detail)) => return Err(self.unavailable(detail)),
+            Err(failure) => failure,
+        };
+        self.judge(upstreams, first, &failure);
+        let may_retry = call.retry == Retry::Safe || matches!(failure, Failure::NotSent(_));
+        if !may_retry {
+            return Err(self.unavailable(failure.detail()));
+        }
+        tracing::warn!(
+            from = first.name,
+            to = second.name,
+            reason = %failure.detail(),
+            "retrying a call on the other path"
+        );
+        second.count_call(side);
+        match self.attempt(&second.base_url, call).await {
+            Ok(outcome) => outcome,
+            Err(failure) => {
+                self.judge(upstreams, second, &failure);
+                Err(self.unavailable(failure.detail()))
             }
+        }
+    }
+
+    /// Takes `endpoint` out of use after a failed call when the failure shows it gone: at
+    /// once for a connection that failed or broke; after a timeout only if its liveness
+    /// endpoint stays silent too. A tier that is alive but slow (a queue of password hashes
+    /// in a burst of sign-ins, PC-07) keeps its traffic, and only the late call goes to the
+    /// other path; a switch would send every later call there as well. A frozen or hung
+    /// tier fails the liveness check too. The check runs on its own task, so it never adds
+    /// to the user's wait.
+    fn judge(&self, upstreams: &Arc<Upstreams>, endpoint: &Endpoint, failure: &Failure) {
+        match failure {
+            Failure::NotSent(detail) | Failure::MaybeSent(detail) => endpoint.mark_down(detail),
+            Failure::TimedOut(detail) => {
+                let upstreams = Arc::clone(upstreams);
+                let http = self.http.clone();
+                let name = endpoint.name;
+                let detail = detail.clone();
+                tokio::spawn(async move {
+                    let Some(endpoint) = upstreams.endpoints().find(|e| e.name == name) else {
+                        return;
+                    };
+                    let timeout = upstreams.policy.probe_timeout;
+                    if answers_live(&http, endpoint, timeout).await {
+                        tracing::info!(
+                            upstream = name,
+                            "a call timed out on a tier that is alive: kept in use"
+                        );
+                    } else {
+                        endpoint.mark_down(&detail);
+                    }
+                });
+            }
+            Failure::Declined(_) => {}
+        }
+    }
+
+    fn unavailable(&self, detail: String) -> CallError {
+        CallError::Unavailable {
+            tier: self.tier,
+            detail,
         }
     }
 
@@ -191,6 +250,7 @@ impl TierClient {
         let response = match self.request(base_url, call).send().await {
             Ok(response) => response,
             Err(err) if err.is_connect() => return Err(Failure::NotSent(describe(&err))),
+            Err(err) if err.is_timeout() => return Err(Failure::TimedOut(describe(&err))),
             Err(err) => return Err(Failure::MaybeSent(describe(&err))),
         };
         let status = response.status();
@@ -487,4 +547,122 @@ fn encode_segment(segment: &str) -> String {
             other => format!("%{other:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use axum::routing::get;
+
+    use super::*;
+    use crate::upstream::HealthPolicy;
+    use crate::upstream::tests::{serve, silent};
+
+    const SESSION: &str = "/v1/sessions/current";
+
+    /// A tier that resolves every session to the same user.
+    fn session_router() -> axum::Router {
+        let info = SessionInfo {
+            user_id: Uuid::nil(),
+            user_name: "ann".into(),
+            expires_at: 0,
+        };
+        axum::Router::new().route(SESSION, get(move || async move { axum::Json(info) }))
+    }
+
+    /// A tier that is alive (liveness answers at once) and slow to resolve sessions.
+    fn slow_router() -> axum::Router {
+        axum::Router::new()
+            .route(
+                SESSION,
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                    "late"
+                }),
+            )
+            .route("/health/live", get(|| async { "live" }))
+    }
+
+    /// An account client whose `app` is `app_url`, with the gateway serving sessions.
+    async fn client_with_app(app_url: &str) -> (AppClient, Arc<Upstreams>) {
+        let gateway = serve(session_router()).await;
+        let policy = HealthPolicy {
+            probe_timeout: Duration::from_millis(200),
+            ..HealthPolicy::default()
+        };
+        let upstreams = Arc::new(Upstreams::new(
+            Some(app_url),
+            "http://127.0.0.1:9",
+            &gateway,
+            policy,
+        ));
+        let client = TierClient::routed(
+            Arc::clone(&upstreams),
+            Side::Accounts,
+            KeyRing::generate(),
+            Duration::from_millis(300),
+        );
+        (AppClient(client), upstreams)
+    }
+
+    fn context() -> CallContext<'static> {
+        CallContext {
+            request_id: "test",
+            user: None,
+        }
+    }
+
+    fn app_status(upstreams: &Upstreams) -> crate::upstream::EndpointStatus {
+        upstreams.app.as_ref().unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn a_call_that_outlasts_the_timeout_on_a_live_tier_is_retried_and_the_tier_kept() {
+        let (client, upstreams) = client_with_app(&serve(slow_router()).await).await;
+        let started = Instant::now();
+        let info = client.session(context(), "token").await.unwrap();
+        assert_eq!(info.user_name, "ann", "answered by the gateway");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "no wait on the check"
+        );
+
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let app = app_status(&upstreams);
+        assert!(app.up, "alive and slow is no reason to switch: {app:?}");
+        assert_eq!(app.switches, 0);
+        assert_eq!(upstreams.gateway.status().account_calls, 1);
+    }
+
+    #[tokio::test]
+    async fn a_call_that_times_out_on_a_silent_tier_takes_it_out_of_use() {
+        let (client, upstreams) = client_with_app(&silent().await).await;
+        let info = client.session(context(), "token").await.unwrap();
+        assert_eq!(info.user_name, "ann", "answered by the gateway");
+
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let app = app_status(&upstreams);
+        assert!(
+            !app.up,
+            "a frozen tier fails its liveness check too: {app:?}"
+        );
+        assert_eq!(app.switches, 1);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_takes_the_tier_out_of_use_at_once() {
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", listener.local_addr().unwrap())
+        };
+        let (client, upstreams) = client_with_app(&closed).await;
+        client.session(context(), "token").await.unwrap();
+        assert!(!app_status(&upstreams).up);
+        let [first, _] = upstreams.route(Side::Accounts);
+        assert_eq!(
+            first.name, "gateway",
+            "the next call goes to the gateway first"
+        );
+    }
 }

@@ -5,13 +5,16 @@
 //! - Result calls go to `crud` while both `crud` and `app` are up, else to the gateway:
 //!   sessions are resolved on the account side, so a request that cannot be
 //!   authenticated on the primary path must not reach the primary results path.
-//! - A connection error or a timeout marks an upstream down at once; a safe call is
-//!   retried on the other path within the same user request.
+//! - A connection error marks an upstream down at once; so does a timeout, unless the tier
+//!   still answers its liveness endpoint (alive and slow, as behind a queue of password
+//!   hashes, is no reason to switch). Either way a safe call is retried on the other path
+//!   within the same user request.
 //! - Background probes need `leave_after` failures in a row to mark an upstream down and
 //!   `return_after` successes in a row to bring it back, so a flapping tier does not
 //!   move traffic back and forth.
-//! - A tier that answers its readiness probe with "my store is down" stays up for
-//!   routing: the gateway shares that store, so moving traffic would not help.
+//! - A tier that answers its readiness probe with "my store is down", or whose readiness
+//!   check is stuck while its liveness answers, stays up for routing: the gateway shares
+//!   that store, so moving traffic would not help.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -260,12 +263,20 @@ impl Upstreams {
     }
 }
 
-/// `GET /health/ready`: a 200, or a 503 naming a dependency, means the process is alive;
-/// silence, a timeout or "draining" means it is gone.
+/// Asks `GET /health/ready` and `GET /health/live` at once. A 200, or a 503 naming a
+/// dependency, from readiness means the process is alive; "draining" means it is leaving.
+/// When readiness gives no answer in time but liveness does, the process is alive and its
+/// readiness check is stuck on a dependency (a store that stopped answering makes a pool
+/// wait longer than the probe): the gateway shares that store, so that is no reason to
+/// switch (PC-17). Silence on both means the process is gone.
 async fn probe(http: &reqwest::Client, endpoint: &Endpoint, timeout: Duration) -> Probe {
-    let url = format!("{}/health/ready", endpoint.base_url);
-    let Ok(response) = http.get(url).timeout(timeout).send().await else {
-        return Probe::Gone;
+    let ready = http
+        .get(format!("{}/health/ready", endpoint.base_url))
+        .timeout(timeout)
+        .send();
+    let (ready, live) = tokio::join!(ready, answers_live(http, endpoint, timeout));
+    let Ok(response) = ready else {
+        return if live { Probe::Alive } else { Probe::Gone };
     };
     if response.status().is_success() {
         return Probe::Alive;
@@ -273,12 +284,29 @@ async fn probe(http: &reqwest::Client, endpoint: &Endpoint, timeout: Duration) -
     let body: serde_json::Value = response.json().await.unwrap_or_default();
     match body.get("status").and_then(|status| status.as_str()) {
         Some("unavailable") => Probe::Alive,
-        _ => Probe::Gone,
+        Some(_) => Probe::Gone,
+        // Not our readiness answer (a balancer's error page, say): trust liveness.
+        None if live => Probe::Alive,
+        None => Probe::Gone,
     }
 }
 
+/// Whether the process behind `endpoint` answers `GET /health/live` within `timeout`.
+/// Liveness checks nothing but the process itself, so a slow store cannot hide it.
+pub(crate) async fn answers_live(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    timeout: Duration,
+) -> bool {
+    http.get(format!("{}/health/live", endpoint.base_url))
+        .timeout(timeout)
+        .send()
+        .await
+        .is_ok_and(|response| response.status().is_success())
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn upstreams() -> Upstreams {
@@ -387,5 +415,95 @@ mod tests {
             0,
             "every other probe failing moves nothing"
         );
+    }
+
+    /// Serves `router` on a free loopback port and returns its base URL.
+    pub(crate) async fn serve(router: axum::Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        url
+    }
+
+    /// A port that accepts connections and never answers, like a frozen process.
+    pub(crate) async fn silent() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        url
+    }
+
+    fn ready_with(status: u16, body: serde_json::Value) -> axum::Router {
+        let status = axum::http::StatusCode::from_u16(status).unwrap();
+        axum::Router::new()
+            .route(
+                "/health/ready",
+                axum::routing::get(move || {
+                    let body = body.clone();
+                    async move { (status, axum::Json(body)) }
+                }),
+            )
+            .route("/health/live", axum::routing::get(|| async { "live" }))
+    }
+
+    async fn probe_of(url: &str) -> Probe {
+        let endpoint = Endpoint::new("app", url);
+        probe(
+            &reqwest::Client::new(),
+            &endpoint,
+            Duration::from_millis(300),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_ready_tier_and_one_whose_store_is_down_are_both_alive() {
+        let ready = serve(ready_with(200, serde_json::json!({"status": "ready"}))).await;
+        assert_eq!(probe_of(&ready).await, Probe::Alive);
+        let store_down = serde_json::json!({"status": "unavailable", "reason": "store"});
+        let store_down = serve(ready_with(503, store_down)).await;
+        assert_eq!(probe_of(&store_down).await, Probe::Alive);
+    }
+
+    #[tokio::test]
+    async fn a_draining_tier_is_gone() {
+        let draining = serve(ready_with(503, serde_json::json!({"status": "draining"}))).await;
+        assert_eq!(probe_of(&draining).await, Probe::Gone);
+    }
+
+    #[tokio::test]
+    async fn a_tier_whose_readiness_hangs_on_its_store_but_which_is_alive_stays_alive() {
+        let stuck = axum::Router::new()
+            .route(
+                "/health/ready",
+                axum::routing::get(|| async {
+                    // A pool waiting out its acquire timeout on a store that went away.
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "ready"
+                }),
+            )
+            .route("/health/live", axum::routing::get(|| async { "live" }));
+        let url = serve(stuck).await;
+        let started = std::time::Instant::now();
+        assert_eq!(probe_of(&url).await, Probe::Alive);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "bounded by the probe timeout"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_or_closed_port_is_gone() {
+        assert_eq!(probe_of(&silent().await).await, Probe::Gone);
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", listener.local_addr().unwrap())
+        };
+        assert_eq!(probe_of(&closed).await, Probe::Gone);
     }
 }
