@@ -237,6 +237,10 @@ fn columns(game: &Game, list: &MatchList, base: &str, kept: &[(&str, &str)]) -> 
                     (true, SortDir::Asc) => "ascending",
                     (true, SortDir::Desc) => "descending",
                 },
+                numeric: matches!(
+                    field.kind,
+                    FieldKind::Whole { .. } | FieldKind::Duration { .. }
+                ),
             }
         })
         .collect()

@@ -131,6 +131,8 @@ pub struct Column {
     pub href: String,
     /// `ascending`, `descending`, or empty when the table is not sorted by this column.
     pub aria_sort: &'static str,
+    /// Numbers and durations line up on the right, their heading too.
+    pub numeric: bool,
 }
 
 pub struct Row {
@@ -224,6 +226,16 @@ pub struct ResultsView {
     pub listing: Option<Listing>,
 }
 
+impl ResultsView {
+    /// Filters help once there is something to filter; an empty game shows only the way
+    /// to record a first match.
+    pub fn show_filters(&self) -> bool {
+        self.filtered
+            || self.query_error.is_some()
+            || self.listing.as_ref().is_some_and(|listing| listing.total > 0)
+    }
+}
+
 /// One labelled input of the match form.
 pub struct FormField {
     pub name: String,
@@ -261,6 +273,13 @@ pub struct MatchFormView {
     pub form_error: Option<String>,
     /// On the edit form, the way to delete the match instead.
     pub delete_href: Option<String>,
+}
+
+impl MatchFormView {
+    /// Whether any field has a message, for the list of them above the form.
+    pub fn any_field_error(&self) -> bool {
+        self.fields.iter().any(|field| field.error.is_some())
+    }
 }
 
 pub struct Detail {

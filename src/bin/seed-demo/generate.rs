@@ -299,7 +299,11 @@ mod tests {
             picked.iter().sum::<f64>() / picked.len() as f64
         };
         assert!(kills("win") > 2.0 * kills("loss"), "winners kill more");
-        assert!((1.0..4.0).contains(&kills("loss")), "{} a loss", kills("loss"));
+        assert!(
+            (1.0..4.0).contains(&kills("loss")),
+            "{} a loss",
+            kills("loss")
+        );
         let wins = matches.iter().filter(|m| m["result"] == "win").count();
         assert!((10..120).contains(&wins), "{wins} wins of 400");
         assert!(
