@@ -175,6 +175,45 @@ async fn fresh_session(stack: &Stack, name: &str, password: &str) -> (Browser, S
     (browser, cookie)
 }
 
+/// Signs in from a browser that still sends `stale` as its session cookie: it opens the
+/// sign-in page (which sets the CSRF cookie) and posts the form, as a browser would.
+async fn sign_in_holding(stack: &Stack, stale: &str, name: &str, password: &str) -> Page {
+    let client = raw_client();
+    let form_page = client
+        .get(format!("{}/", stack.web_url))
+        .header(COOKIE, format!("matchlog_session={stale}"))
+        .send()
+        .await
+        .unwrap();
+    let form_page = read(form_page).await;
+    assert_eq!(form_page.status, StatusCode::OK, "{}", form_page.body);
+    let csrf_cookie = form_page
+        .headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("matchlog_csrf="))
+        .and_then(|v| v.split(';').next())
+        .expect("the sign-in page sets the CSRF cookie")
+        .to_string();
+    let csrf = form_page.csrf();
+    let response = client
+        .post(format!("{}/signin", stack.web_url))
+        .header(
+            COOKIE,
+            format!("matchlog_session={stale}; matchlog_csrf={csrf_cookie}"),
+        )
+        .form(&[
+            ("user_name", name),
+            ("user_pass", password),
+            ("csrf", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    read(response).await
+}
+
 /// Moves all traffic to the gateway: `app` is gone, so web's client fails over at once.
 async fn kill_app(stack: &mut Stack) {
     stack.kill(Tier::App);
@@ -210,6 +249,31 @@ fn assert_no_internal_text(body: &str, what: &str) {
     ] {
         assert!(!body.contains(leak), "{what}: {leak:?} leaked in:\n{body}");
     }
+}
+
+/// The headers every page carries: a content security policy without inline script that
+/// forbids framing, nosniff, and a strict referrer policy.
+fn assert_security_headers(page: &Page) {
+    let header = |name: &str| {
+        page.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let csp = header("content-security-policy");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        csp.contains("script-src 'none'") || !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert!(
+        ["same-origin", "no-referrer", "strict-origin"]
+            .contains(&header("referrer-policy").as_str()),
+        "{}",
+        header("referrer-policy")
+    );
 }
 
 // ---- PC-08: sign-in that reveals nothing -----------------------------------------------
@@ -336,6 +400,7 @@ async fn too_many_wrong_passwords_get_a_friendly_wait_page_on_every_path() {
         limited.body
     );
     assert!(limited.body.contains("seconds"), "{}", limited.body);
+    assert_security_headers(&limited);
     assert_no_internal_text(&limited.body, "429 page");
     // Another account is not held up.
     signed_up(&stack, "other_user").await;
@@ -358,7 +423,7 @@ async fn too_many_wrong_passwords_get_a_friendly_wait_page_on_every_path() {
 // ---- PC-11: replayed and expired cookies ---------------------------------------------
 
 async fn replayed_and_expired_cookies_are_signed_out(store: Store) {
-    let ttl = [("MATCHLOG_SESSION_TTL_SECONDS", "3")];
+    let ttl = [("MATCHLOG_SESSION_TTL_SECONDS", "5")];
     let Some((mut stack, database)) = stack_on(store, &ttl).await else {
         return;
     };
@@ -379,24 +444,22 @@ async fn replayed_and_expired_cookies_are_signed_out(store: Store) {
 
         // A cookie past the session's lifetime, kept by a client that ignores Max-Age.
         let (_browser, old) = fresh_session(&stack, "replay_me", PASSWORD).await;
-        tokio::time::sleep(Duration::from_millis(4100)).await;
+        tokio::time::sleep(Duration::from_millis(6100)).await;
         let expired = get_with_cookie(&stack, "/games", &old).await;
         assert_signed_out(&expired, &format!("{path}: expired cookie"));
         let post = post_with_cookie(&stack, "/signout", Some(&old), &[("csrf", "x")], None).await;
         assert_eq!(post.status, StatusCode::FORBIDDEN, "{path}: a stale csrf");
 
         // Sign-in works from a clean browser and from one holding a stale cookie.
-        let stale = stack.browser();
-        let page = stale.get("/").await;
-        assert_eq!(page.status, StatusCode::OK, "{path}");
         fresh_session(&stack, "replay_me", PASSWORD).await;
-        let (holder, _) = fresh_session(&stack, "replay_me", PASSWORD).await;
-        holder.sign_out().await;
-        holder
-            .sign_in("replay_me", PASSWORD)
-            .await
-            .assert_redirect_to("/games");
-        assert_eq!(holder.get("/games").await.status, StatusCode::OK, "{path}");
+        for stale in [&copy, &old] {
+            let page = sign_in_holding(&stack, stale, "replay_me", PASSWORD).await;
+            page.assert_redirect_to("/games");
+            let renewed = session_cookie_of(&page);
+            assert_ne!(&renewed, stale, "{path}: a new session");
+            let games = get_with_cookie(&stack, "/games", &renewed).await;
+            assert_eq!(games.status, StatusCode::OK, "{path}");
+        }
     }
     drop(stack);
     drop_database(database);
@@ -670,6 +733,13 @@ async fn rejections_say_nothing_internal_on_every_tier() {
     let missing = anon
         .post("/signin", &[("user_name", "x"), ("csrf", &csrf)])
         .await;
+    for page in [
+        &missing,
+        &browser.get("/account").await,
+        &anon.get("/nowhere").await,
+    ] {
+        assert_security_headers(page);
+    }
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
     assert_no_internal_text(&missing.body, "sign-in without the password");
     let extra = anon
@@ -984,8 +1054,6 @@ async fn every_route_refuses_every_bad_credential(store: Store) {
     altered[5] = if altered[5] == b'A' { b'B' } else { b'A' };
     let altered = String::from_utf8(altered).unwrap();
     tokio::time::sleep(Duration::from_millis(4500)).await;
-    let (bob, bob_cookie) = signed_up(&stack, "bob_matrix").await;
-    let bob_csrf = bob.get("/games").await.csrf();
 
     let bad: [(&str, Option<&str>, &str); 4] = [
         ("no session", None, ""),
@@ -1009,7 +1077,10 @@ async fn every_route_refuses_every_bad_credential(store: Store) {
             );
         }
     }
-    // Bob's own session on Ann's match: not found, whatever the method.
+    // Bob's own session on Ann's match: not found, whatever the method. (Signed up only
+    // now: sessions here live four seconds.)
+    let (bob, bob_cookie) = signed_up(&stack, "bob_matrix").await;
+    let bob_csrf = bob.get("/games").await.csrf();
     for (method, path) in web_routes(&ann_id) {
         if !path.contains(&ann_id) {
             continue;
@@ -1088,7 +1159,8 @@ async fn every_route_refuses_every_bad_credential(store: Store) {
         StatusCode::OK,
         "Ann signs in with her own password"
     );
-    assert!(bob.match_ids("apex").await.is_empty());
+    let (bob_again, _) = fresh_session(&stack, "bob_matrix", PASSWORD).await;
+    assert!(bob_again.match_ids("apex").await.is_empty());
     drop(stack);
     drop_database(database);
 }
