@@ -491,8 +491,8 @@ async fn pc16a_an_app_that_accepts_and_never_answers_is_declared_down_in_time_an
     );
     assert!(traffic.gateway_accounts >= 5, "{traffic:?}");
 
-    let log = plain(&stack.log_of(Tier::Web)[log_start..]);
-    assert_eq!(switches_logged(&log, "app", "out of use"), 1, "{log}");
+    let log = view::plain(&stack.log_of(Tier::Web)[log_start..]);
+    assert_eq!(view::switches_logged(&log, "app", "out of use"), 1, "{log}");
 }
 
 /// PC-16 (b): an `app` that fails every other readiness probe never leaves; one that fails
@@ -549,9 +549,13 @@ async fn pc16b_an_app_that_fails_every_other_probe_does_not_oscillate() {
     app.behave(proxy::Behaviour::Pass);
     let back = wait_for(&web, "app back", RETURN_LIMIT, |v| v.app.up).await;
     assert_eq!(back.app.switches, before.app.switches + 2);
-    let log = plain(&stack.log_of(Tier::Web)[log_start..]);
-    assert_eq!(switches_logged(&log, "app", "out of use"), 1, "{log}");
-    assert_eq!(switches_logged(&log, "app", "back in use"), 1, "{log}");
+    let log = view::plain(&stack.log_of(Tier::Web)[log_start..]);
+    assert_eq!(view::switches_logged(&log, "app", "out of use"), 1, "{log}");
+    assert_eq!(
+        view::switches_logged(&log, "app", "back in use"),
+        1,
+        "{log}"
+    );
 }
 
 /// PC-16 (c): an `app` that answers every request 250 ms late, inside both the probe
@@ -579,7 +583,7 @@ async fn pc16c_an_app_that_answers_slowly_within_the_timeout_keeps_its_traffic()
     );
     assert_eq!(traffic.gateway(), 0, "nothing moved: {traffic:?}");
     assert_eq!(slow.last.switches(), before.switches());
-    let log = plain(&stack.log_of(Tier::Web)[log_start..]);
+    let log = view::plain(&stack.log_of(Tier::Web)[log_start..]);
     assert!(!log.contains("upstream out of use"), "{log}");
 }
 
@@ -675,9 +679,9 @@ async fn pc17_a_store_outage_moves_nothing_and_a_dead_app_moves_everything() {
     })
     .await;
     assert!(dead.since(&during).gateway_accounts > 0, "{dead:?}");
-    let log = plain(&stack.log_of(Tier::Web)[log_start..]);
+    let log = view::plain(&stack.log_of(Tier::Web)[log_start..]);
     assert_eq!(
-        switches_logged(&log, "app", "out of use"),
+        view::switches_logged(&log, "app", "out of use"),
         1,
         "only for the dead app: {log}"
     );
@@ -775,7 +779,7 @@ async fn terminate_and_wait(stack: &mut Stack, tier: Tier) {
     let exited = sent.elapsed();
     eprintln!("PC-19: {tier:?} exited {exited:?} after SIGTERM");
     // Past the drain limit a tier stops anyway, dropping what it still holds.
-    let log = plain(&stack.log_of(tier));
+    let log = view::plain(&stack.log_of(tier));
     assert!(
         exited < shared::http::DRAIN_LIMIT,
         "{tier:?} exits once drained: {exited:?}\n{log}"
@@ -852,32 +856,6 @@ async fn watch_for(web: &str, browser: &support::Browser, length: Duration) -> W
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// How many times web logged `upstream <what>` (`out of use`, `back in use`) for `name`.
-fn switches_logged(log: &str, name: &str, what: &str) -> usize {
-    log.lines()
-        .filter(|line| line.contains(&format!("upstream {what}")))
-        .filter(|line| line.contains(&format!("upstream=\"{name}\"")))
-        .count()
-}
-
-/// A log without its colour codes.
-fn plain(log: &str) -> String {
-    let mut out = String::with_capacity(log.len());
-    let mut chars = log.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// `host:port` of a `postgres://user@host:port/db` URL.

@@ -1,4 +1,5 @@
-//! Reading web's health view (`/health/upstreams`) and waiting on it.
+//! Reading web's health view (`/health/upstreams`), waiting on it, and reading what web
+//! logged about it.
 
 #![allow(dead_code)] // Shared by the failover tests and the failover benchmark, which use different parts.
 
@@ -147,4 +148,30 @@ pub async fn back_on_primaries(web_url: &str, since: Instant, limit: Duration) -
             "traffic not back on the primaries within {limit:?}: {after:?}, last window {traffic:?}"
         );
     }
+}
+
+/// How many times web logged `upstream <what>` (`out of use`, `back in use`) for `name`.
+pub fn switches_logged(log: &str, name: &str, what: &str) -> usize {
+    log.lines()
+        .filter(|line| line.contains(&format!("upstream {what}")))
+        .filter(|line| line.contains(&format!("upstream=\"{name}\"")))
+        .count()
+}
+
+/// A log without its colour codes.
+pub fn plain(log: &str) -> String {
+    let mut out = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
