@@ -1,8 +1,9 @@
 //! Sessions: sign-in (`POST /v1/sessions`), who holds a session
 //! (`GET /v1/sessions/current`) and sign-out (`DELETE /v1/sessions/current`).
 //!
-//! The token goes to `web` once, at sign-in; the store keeps only its digest. The 24-hour
-//! lifetime is enforced here, whatever the cookie says.
+//! The token goes to `web` once, at sign-in; the store keeps only its digest. The
+//! lifetime (24 hours unless `MATCHLOG_SESSION_TTL_SECONDS` says otherwise) is enforced
+//! here, whatever the cookie says. Sign-in attempts are limited (see `limits`).
 
 use accounts_store::AccountRecord;
 use axum::extract::State;
