@@ -71,6 +71,7 @@ async fn walk_through_at(width: u32, height: u32) {
 async fn flows(tab: &mut Tab, stack: &Stack) {
     let user = format!("player{}", tab.width);
     signed_out_pages_send_you_to_sign_in(tab).await;
+    a_stale_form_gets_a_plain_explanation(tab).await;
     sign_up_sign_out_and_sign_in(tab, &user).await;
     for game in ["apex", "fortnite", "hots"] {
         record_a_first_match(tab, game).await;
@@ -81,11 +82,33 @@ async fn flows(tab: &mut Tab, stack: &Stack) {
     filter_by_a_legend(tab).await;
     edit_a_match(tab).await;
     delete_a_match_after_confirming(tab).await;
-    tab.open("/account").await;
-    tab.page("account", "Your account").await;
+    account_page_explains_a_wrong_password(tab).await;
     tab.open("/games/no-such-game").await;
     tab.page("not-found", "Page not found").await;
     sign_out_closes_the_pages(tab).await;
+}
+
+async fn account_page_explains_a_wrong_password(tab: &mut Tab) {
+    tab.open("/account").await;
+    tab.page("account", "Your account").await;
+    tab.fill("current_password", "not my password").await;
+    tab.fill("new_password", "another long secret").await;
+    tab.submit_with_enter("new_password").await;
+    tab.page("account-refused", "Your account").await;
+    let said = tab.all(".field-error, .alert").await;
+    assert!(!said.is_empty(), "the refusal is explained");
+}
+
+/// A form whose token went stale (a sign-in page left open for days) gets our page.
+async fn a_stale_form_gets_a_plain_explanation(tab: &mut Tab) {
+    tab.open("/").await;
+    tab.script("document.querySelector('input[name=csrf]').value = 'stale'; return true;")
+        .await;
+    tab.fill("user_name", "someone").await;
+    tab.fill("user_pass", PASSWORD).await;
+    tab.submit_with_enter("user_pass").await;
+    tab.page("form-refused", "Form refused").await;
+    assert!(tab.text("main").await.contains("reload and try again"));
 }
 
 async fn signed_out_pages_send_you_to_sign_in(tab: &mut Tab) {
@@ -165,17 +188,50 @@ async fn record_a_first_match(tab: &mut Tab, game: &str) {
     assert_eq!(tab.value("date").await, today(), "today is filled in");
     every_field_is_labelled_and_lists_are_suggested(tab).await;
 
-    for (name, value) in valid_match(game) {
-        if name != "date" {
-            tab.set(name, &value).await;
+    if game == "fortnite" {
+        fill_the_fortnite_form_by_keyboard(tab).await;
+    } else {
+        for (name, value) in valid_match(game) {
+            if name != "date" {
+                tab.set(name, &value).await;
+            }
         }
+        tab.click_and_wait("form.match-form button[type=submit]")
+            .await;
     }
-    tab.click_and_wait("form.match-form button[type=submit]")
-        .await;
     tab.page(&format!("{game}-saved"), &format!("{label} results"))
         .await;
     assert_eq!(tab.text(".notice").await, "Match saved. Record another");
     assert_eq!(tab.all("table.results tbody tr").await.len(), 1);
+}
+
+/// Tab from the top of the page to each field, type or pick with Space and the arrow
+/// keys, and send with Enter: no pointer at all.
+async fn fill_the_fortnite_form_by_keyboard(tab: &Tab) {
+    tab.find("body")
+        .await
+        .send_keys(&Key::Tab.to_string())
+        .await
+        .expect("press Tab");
+    tab.tab_to("result").await;
+    tab.press(Key::Space).await;
+    tab.tab_to("kills").await;
+    tab.type_keys("5").await;
+    tab.tab_to("placement").await;
+    tab.type_keys("1").await;
+    // The mode starts on solo; the right arrow moves the choice to duos.
+    tab.tab_to("mode").await;
+    tab.press(Key::Right).await;
+    tab.tab_to("teammates").await;
+    tab.type_keys("Kai").await;
+    tab.press_and_wait(Key::Enter).await;
+    let row = tab.text("table.results tbody tr").await;
+    for shown in ["Win", "5", "1", "duos", "Kai"] {
+        assert!(
+            row.split_whitespace().any(|cell| cell == shown),
+            "{shown} in {row:?}"
+        );
+    }
 }
 
 async fn every_field_is_labelled_and_lists_are_suggested(tab: &Tab) {
@@ -499,6 +555,7 @@ impl Drop for ChromeDriver {
 #[derive(Debug)]
 struct Focused {
     id: String,
+    name: String,
     text: String,
     ring: bool,
 }
@@ -563,6 +620,19 @@ impl Tab {
             "{name} scrolls sideways by {sideways}px at {}px",
             self.width
         );
+        let fetched = self
+            .script(
+                "return performance.getEntriesByType('resource').map(r => r.name)
+                   .concat([...document.scripts].map(s => 'script: ' + s.src));",
+            )
+            .await;
+        for url in fetched.as_array().expect("a list") {
+            let url = url.as_str().unwrap_or_default();
+            assert!(
+                url.starts_with(&format!("{}/", self.base)),
+                "{name} loads {url}: pages use only our own files and no script"
+            );
+        }
         self.check_accessibility(name).await;
         self.screenshot(name).await;
     }
@@ -708,16 +778,37 @@ impl Tab {
     async fn focused(&self) -> Focused {
         let seen = self
             .script(
-                "const e = document.activeElement; const s = getComputedStyle(e);
-                 return [e.id, e.textContent.trim(),
-                         s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2];",
+                "const e = document.activeElement;
+                 // A radio button is drawn by the chip beside it, which shows the ring.
+                 const drawn = e.type === 'radio' ? e.nextElementSibling : e;
+                 const s = getComputedStyle(drawn);
+                 // A date field's calendar button is the browser's own part: the field
+                 // keeps the focus without matching :focus, and the browser draws it.
+                 const inner = e.type === 'date' && !e.matches(':focus');
+                 return [e.id, e.name || '', e.textContent.trim(), inner ||
+                         (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2)];",
             )
             .await;
         Focused {
             id: seen[0].as_str().unwrap_or_default().to_string(),
-            text: seen[1].as_str().unwrap_or_default().to_string(),
-            ring: seen[2].as_bool().unwrap_or(false),
+            name: seen[1].as_str().unwrap_or_default().to_string(),
+            text: seen[2].as_str().unwrap_or_default().to_string(),
+            ring: seen[3].as_bool().unwrap_or(false),
         }
+    }
+
+    /// Presses Tab until the field named `name` has the focus; every stop on the way
+    /// must show where the focus is.
+    async fn tab_to(&self, name: &str) {
+        for _ in 0..20 {
+            self.press(Key::Tab).await;
+            let focused = self.focused().await;
+            assert!(focused.ring, "focus is visible on {focused:?}");
+            if focused.name == name {
+                return;
+            }
+        }
+        panic!("Tab never reached the field {name}");
     }
 
     /// Marks the current document so that its replacement can be recognised.
