@@ -312,7 +312,7 @@ async fn sign_in_reveals_nothing(store: Store) {
         ("MATCHLOG_SIGNIN_ACCOUNT_BURST", "1000"),
         ("MATCHLOG_SIGNIN_CLIENT_BURST", "1000"),
     ];
-    let Some((stack, database)) = stack_on(store, &limits).await else {
+    let Some((mut stack, database)) = stack_on(store, &limits).await else {
         return;
     };
     // Names of one length, so that even the echoed form has the same size.
@@ -355,6 +355,18 @@ async fn sign_in_reveals_nothing(store: Store) {
         fast > Duration::from_millis(10),
         "a cost-10 hash was checked for both: {fast:?}"
     );
+
+    // The failover path answers in the very same way.
+    kill_app(&mut stack).await;
+    for name in [unknown, known, unknown, known] {
+        let form = [
+            ("user_name", name),
+            ("user_pass", "wrong password!"),
+            ("csrf", csrf.as_str()),
+        ];
+        let page = browser.post("/signin", &form).await;
+        assert_eq!(&normalised(&page, name), first, "gateway: {name}");
+    }
     drop(stack);
     drop_database(database);
 }
