@@ -411,7 +411,10 @@ async fn sign_out_closes_the_pages(tab: &mut Tab) {
     tab.open("/games").await;
     tab.page("games-played", "Your games").await;
     let apex = tab.text(".card:first-child .record").await;
-    assert!(apex.contains("59"), "the Apex card counts the matches: {apex:?}");
+    assert!(
+        apex.contains("59"),
+        "the Apex card counts the matches: {apex:?}"
+    );
     let results = tab
         .script("return document.querySelector('nav.games a').getAttribute('href');")
         .await;

@@ -232,7 +232,10 @@ impl ResultsView {
     pub fn show_filters(&self) -> bool {
         self.filtered
             || self.query_error.is_some()
-            || self.listing.as_ref().is_some_and(|listing| listing.total > 0)
+            || self
+                .listing
+                .as_ref()
+                .is_some_and(|listing| listing.total > 0)
     }
 }
 
