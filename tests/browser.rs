@@ -324,6 +324,10 @@ async fn sort_and_page_sixty_matches(tab: &mut Tab) {
 
     tab.click_and_wait(".pager a[rel=next]").await;
     assert_eq!(tab.text(".pager .page-of").await, "Page 2 of 3");
+    assert_eq!(
+        tab.title().await,
+        "Apex Legends results, page 2 of 3 · matchlog"
+    );
     let second_page = tab.numbers(kills).await;
     assert_sorted(&second_page, false);
     assert!(
@@ -331,7 +335,8 @@ async fn sort_and_page_sixty_matches(tab: &mut Tab) {
         "the order runs on"
     );
     tab.click_and_wait(".pager a[rel=next]").await;
-    tab.page("apex-page-3", "Apex Legends results").await;
+    tab.page("apex-page-3", "Apex Legends results, page 3 of 3")
+        .await;
     assert_eq!(tab.all("table.results tbody tr").await.len(), 20);
     assert!(tab.all(".pager a[rel=next]").await.is_empty());
     tab.click_and_wait(".pager a[rel=prev]").await;

@@ -107,6 +107,13 @@ pub async fn show_results(
             view.sort = list.sort.clone();
             view.dir = dir_text(list.dir).to_string();
             view.listing = Some(listing(game, &list, &query));
+            // Past the first page the title says which page, as the browser's history shows it.
+            if list.page > 1 {
+                view.chrome.title = format!(
+                    "{} results, page {} of {}",
+                    game.label, list.page, list.pages
+                );
+            }
             StatusCode::OK
         }
         Err(CallError::Refused { status, error, .. }) if error.code == "invalid_query" => {
