@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, put};
 use shared::api::{AccountDeletion, PasswordChange};
 use shared::auth::Caller;
-use shared::client::CallContext;
+use shared::client::{CallContext, CallError};
 use shared::http::RequestId;
 use shared::tokens::{token_digest, unix_now};
 use shared::username::{Password, canonical_form};
@@ -69,7 +69,7 @@ async fn delete_account(
     let (_token, owner) = session_owner(&state, caller, &headers).await?;
     let account = confirm_password(&state, &headers, &owner, deletion.password).await?;
     let crud = state.crud.as_ref().ok_or_else(|| {
-        AppError::Results(shared::client::CallError::Unavailable {
+        AppError::Results(CallError::Unavailable {
             tier: "crud",
             detail: "no results tier is configured in this process".into(),
         })
