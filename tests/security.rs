@@ -1073,22 +1073,7 @@ async fn every_route_refuses_every_bad_credential(store: Store) {
         ("a signed-out session", Some(&ended), &ended_csrf),
         ("an altered cookie", Some(&altered), &expired_csrf),
     ];
-    for (kind, cookie, csrf) in bad {
-        for (method, path) in web_routes(&ann_id) {
-            let page = try_web(&stack, method, &path, cookie, csrf).await;
-            let refused = page.status == StatusCode::FORBIDDEN
-                || (page.status == StatusCode::SEE_OTHER
-                    && page
-                        .location()
-                        .is_some_and(|l| l == "/" || l.starts_with("/?next=")));
-            assert!(
-                refused,
-                "{kind}: {method} {path} answered {} {:?}",
-                page.status,
-                page.location()
-            );
-        }
-    }
+    assert_web_refuses(&stack, &ann_id, &bad, "primary").await;
     // Bob's own session on Ann's match: not found, whatever the method. (Signed up only
     // now: sessions here live four seconds.)
     let (bob, bob_cookie) = signed_up(&stack, "bob_matrix").await;
@@ -1154,6 +1139,11 @@ async fn every_route_refuses_every_bad_credential(store: Store) {
         }
     }
 
+    // The same pages and forms with every request on the failover gateway.
+    let mut stack = stack;
+    kill_app(&mut stack).await;
+    assert_web_refuses(&stack, &ann_id, &bad, "gateway").await;
+
     // Nothing changed: Ann's match, her password and her session are as they were.
     let (ann_again, _) = fresh_session(&stack, "ann_matrix", PASSWORD).await;
     assert_eq!(ann_again.match_ids("apex").await, vec![ann_id.clone()]);
@@ -1184,6 +1174,31 @@ fn valid_apex_update() -> String {
         "kills": 60, "placement": 1, "damage": 1450, "time": "18:05", "teammates": ["Ann"]
     }})
     .to_string()
+}
+
+/// Every web route, tried with each bad session, is refused: a 403 or back to sign-in.
+async fn assert_web_refuses(
+    stack: &Stack,
+    ann_id: &str,
+    bad: &[(&str, Option<&str>, &str)],
+    path_name: &str,
+) {
+    for (kind, cookie, csrf) in bad {
+        for (method, path) in web_routes(ann_id) {
+            let page = try_web(stack, method, &path, *cookie, csrf).await;
+            let refused = page.status == StatusCode::FORBIDDEN
+                || (page.status == StatusCode::SEE_OTHER
+                    && page
+                        .location()
+                        .is_some_and(|l| l == "/" || l.starts_with("/?next=")));
+            assert!(
+                refused,
+                "{path_name}, {kind}: {method} {path} answered {} {:?}",
+                page.status,
+                page.location()
+            );
+        }
+    }
 }
 
 fn strip_csrf(html: &str) -> String {
