@@ -98,6 +98,19 @@ fn session_cookie_of(page: &Page) -> String {
         .to_string()
 }
 
+/// The `Max-Age` of the session cookie that a response set.
+fn cookie_max_age(page: &Page) -> i64 {
+    page.headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter(|v| v.starts_with("matchlog_session="))
+        .flat_map(|v| v.split(';'))
+        .find_map(|part| part.trim().strip_prefix("Max-Age="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no Max-Age on the session cookie: {:?}", page.headers))
+}
+
 /// A client that sends exactly the cookies it is given and follows no redirect.
 fn raw_client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -445,6 +458,10 @@ async fn replayed_and_expired_cookies_are_signed_out(store: Store) {
             kill_app(&mut stack).await;
         }
         // Sign in, copy the cookie, sign out, send the copy.
+        // The cookie itself says when the session ends, as app configured it.
+        let signed_in = stack.browser().sign_in("replay_me", PASSWORD).await;
+        let max_age = cookie_max_age(&signed_in);
+        assert!((3..=5).contains(&max_age), "{path}: Max-Age={max_age}");
         let (browser, copy) = fresh_session(&stack, "replay_me", PASSWORD).await;
         assert_eq!(
             get_with_cookie(&stack, "/games", &copy).await.status,

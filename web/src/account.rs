@@ -102,11 +102,8 @@ pub async fn sign_in(
         .await
     {
         Ok(new_session) => {
-            let cookie = session::session_cookie(
-                &state.session_keys,
-                &new_session.token,
-                state.secure_cookies,
-            );
+            let cookie =
+                session::session_cookie(&state.session_keys, &new_session, state.secure_cookies);
             let target = local_next(&form.next).unwrap_or("/games");
             Ok(see_other(target, vec![cookie]))
         }
@@ -178,11 +175,7 @@ pub async fn sign_up(
         Err(err) => return Err(err.into()),
     }
     let new_session = state.app.sign_in(context, &credentials).await?;
-    let cookie = session::session_cookie(
-        &state.session_keys,
-        &new_session.token,
-        state.secure_cookies,
-    );
+    let cookie = session::session_cookie(&state.session_keys, &new_session, state.secure_cookies);
     Ok(see_other("/games?notice=welcome", vec![cookie]))
 }
 

@@ -10,7 +10,7 @@ use axum::http::header::SET_COOKIE;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use shared::api::SessionInfo;
+use shared::api::{NewSession, SessionInfo};
 use shared::client::CallContext;
 use shared::http::RequestId;
 use shared::tokens::{self, KeyRing};
@@ -21,8 +21,6 @@ use crate::error::WebError;
 
 pub const SESSION_COOKIE: &str = "matchlog_session";
 pub const CSRF_COOKIE: &str = "matchlog_csrf";
-/// The cookie's own lifetime; `app` enforces the same 24 hours on the server.
-const SESSION_SECONDS: i64 = 24 * 60 * 60;
 
 /// What the session cookie of a request holds.
 pub enum CookieState {
@@ -51,12 +49,15 @@ pub fn read_csrf_cookie(headers: &HeaderMap) -> Option<String> {
         .filter(|value| !value.is_empty())
 }
 
-pub fn session_cookie(keys: &KeyRing, token: &str, secure: bool) -> HeaderValue {
-    let cookie = Cookie::build((SESSION_COOKIE, tokens::seal_session(keys, token)))
+/// The cookie for a session just opened. It expires when `app` says the session does;
+/// `app` enforces that lifetime itself, whatever a client does with the cookie.
+pub fn session_cookie(keys: &KeyRing, session: &NewSession, secure: bool) -> HeaderValue {
+    let lifetime = (session.expires_at - tokens::unix_now()).max(0);
+    let cookie = Cookie::build((SESSION_COOKIE, tokens::seal_session(keys, &session.token)))
         .http_only(true)
         .same_site(SameSite::Lax)
         .path("/")
-        .max_age(time::Duration::seconds(SESSION_SECONDS))
+        .max_age(time::Duration::seconds(lifetime))
         .secure(secure)
         .build();
     header_value(&cookie)
